@@ -1,0 +1,75 @@
+"""`nsa_attention`: the three NSA branches and their gate, composed from `torch.ops.fsa`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import validation as check
+
+
+@dataclass(frozen=True)
+class NSAConfig:
+    """Block parameters, with the NSA paper's defaults (SPEC §2)."""
+    compress_block_size: int = 32      # l
+    compress_stride: int = 16          # d
+    select_block_size: int = 64        # l'
+    num_selected_blocks: int = 16      # n
+    num_init_blocks: int = 1
+    num_local_blocks: int = 2
+    window_size: int = 512             # w
+
+
+_DEFAULT = NSAConfig()
+
+
+def resolve_cu_seqlens(cu_seqlens, cu_seqlens_q, cu_seqlens_k):
+    """`cu_seqlens` stands for both; otherwise the pair is taken as given."""
+    if cu_seqlens is not None:
+        if cu_seqlens_q is not None or cu_seqlens_k is not None:
+            check.fail("nsa_attention", "cu_seqlens", "together with cu_seqlens_q/cu_seqlens_k",
+                       "must be given alone (it stands for both)")
+        return cu_seqlens, cu_seqlens
+    return cu_seqlens_q, cu_seqlens_k
+
+
+def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor, g_cmp: Tensor,
+                  g_slc: Tensor, g_swa: Tensor, *,
+                  compress_block_size: int = _DEFAULT.compress_block_size,
+                  compress_stride: int = _DEFAULT.compress_stride,
+                  select_block_size: int = _DEFAULT.select_block_size,
+                  num_selected_blocks: int = _DEFAULT.num_selected_blocks,
+                  num_init_blocks: int = _DEFAULT.num_init_blocks,
+                  num_local_blocks: int = _DEFAULT.num_local_blocks,
+                  window_size: int = _DEFAULT.window_size,
+                  scale: Optional[float] = None,
+                  cu_seqlens: Optional[Tensor] = None,
+                  cu_seqlens_q: Optional[Tensor] = None,
+                  cu_seqlens_k: Optional[Tensor] = None,
+                  return_indices: bool = False):
+    """Native Sparse Attention: g_cmp * compressed + g_slc * selected + g_swa * window.
+
+    q [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; k_cmp, v_cmp [B, Tc, Hkv, D] (packed:
+    [1, Tk // compress_stride, Hkv, D], see fsa_ops.reference); gates [B, Tq, Hq], already
+    activated. Returns o [B, Tq, Hq, D], and the selected block indices [B, Tq, Hkv, n] when
+    `return_indices`. Differentiable in q, k, v, k_cmp, v_cmp and the gates; block selection
+    is not (NSA's rule).
+    """
+    cu_seqlens_q, cu_seqlens_k = resolve_cu_seqlens(cu_seqlens, cu_seqlens_q, cu_seqlens_k)
+    scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
+    seqlen_k = k.shape[1]
+    fsa = torch.ops.fsa
+    o_cmp, lse_cmp = fsa.compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
+                                              seqlen_k, compress_block_size, compress_stride, scale)
+    indices = fsa.select_blocks(q.detach(), k_cmp.detach(), lse_cmp.detach(), cu_seqlens_q,
+                                cu_seqlens_k, seqlen_k, compress_block_size, compress_stride,
+                                select_block_size, num_selected_blocks, num_init_blocks,
+                                num_local_blocks, scale)
+    o_slc, _ = fsa.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                      select_block_size, scale)
+    o_swa, _ = fsa.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+    o = fsa.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    return (o, indices) if return_indices else o

@@ -1,0 +1,152 @@
+"""`NativeSparseAttention`: projections, compression, RoPE, gates and output projection
+around `nsa_attention`. Everything here is ordinary PyTorch that Inductor compiles; the
+attention itself is the `torch.ops.fsa` ops."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .functional import NSAConfig, nsa_attention
+
+
+def compression_rows(seqlen: int, block: int, stride: int, cu_seqlens: Optional[Tensor],
+                     device) -> tuple[Tensor, Tensor, Tensor]:
+    """Which tokens each compressed key summarises, sized from shapes only.
+
+    Returns token_index [R, block] (rows into the token axis), valid [R] (bool) and
+    position [R] (in-sequence position of the last token, for RoPE).
+    Unpacked: R = Tc and row i covers tokens [i*stride, i*stride + block).
+    Packed (cu_seqlens): R = seqlen // stride and the sequence starting at token s owns rows
+    s // stride + i for i < its Tc (see fsa_ops.reference); other rows are not valid.
+    """
+    offsets = torch.arange(block, device=device)
+    if cu_seqlens is None:
+        rows = max((seqlen - block) // stride + 1, 0)
+        first = torch.arange(rows, device=device) * stride
+        return first[:, None] + offsets, torch.ones(rows, dtype=torch.bool, device=device), \
+            first + block - 1
+    cu = cu_seqlens.long()
+    starts, lengths = cu[:-1], cu[1:] - cu[:-1]
+    r = torch.arange(seqlen // stride, device=device)
+    # The owner of row r is the last sequence whose first row is <= r; earlier sequences that
+    # share that first row are shorter than the stride and own no row.
+    seq = (torch.searchsorted(starts // stride, r, right=True) - 1).clamp(min=0)
+    i = r - starts[seq] // stride
+    count = torch.where(lengths[seq] >= block, (lengths[seq] - block) // stride + 1, 0)
+    valid = (i >= 0) & (i < count)
+    token = (starts[seq] + i * stride)[:, None] + offsets
+    return token.clamp(0, max(seqlen - 1, 0)), valid, i * stride + block - 1
+
+
+class Compression(nn.Module):
+    """φ of NSA: one vector per compressed block of `block` tokens.
+
+    "mean": parameter-free mean pooling. "linear": a learned map of the block's tokens plus an
+    intra-block position embedding, per kv head; it starts as mean pooling.
+    """
+
+    def __init__(self, kind: str, num_kv_heads: int, head_dim: int, block: int, stride: int,
+                 device=None, dtype=None):
+        super().__init__()
+        if kind not in ("linear", "mean"):
+            raise ValueError(f"NativeSparseAttention: compression must be 'linear' or 'mean', got {kind!r}")
+        self.kind, self.block, self.stride = kind, block, stride
+        if kind == "linear":
+            eye = torch.eye(head_dim, device=device, dtype=dtype) / block
+            self.weight = nn.Parameter(eye.expand(num_kv_heads, block, head_dim, head_dim).clone())
+            self.position = nn.Parameter(
+                0.02 * torch.randn(block, num_kv_heads, head_dim, device=device, dtype=dtype))
+
+    def forward(self, x: Tensor, token_index: Tensor, valid: Tensor) -> Tensor:
+        """x [B, T, Hkv, D] -> [B, R, Hkv, D] (zero on rows that are not valid)."""
+        blocks = x[:, token_index]                                   # [B, R, block, Hkv, D]
+        if self.kind == "mean":
+            out = blocks.mean(2)
+        else:
+            out = torch.einsum("brlhd,hlde->brhe", blocks + self.position, self.weight)
+        return out.masked_fill(~valid[None, :, None, None], 0.0)
+
+
+def rotary(x: Tensor, positions: Tensor, theta: float) -> Tensor:
+    """RoPE (rotate-half form) of x [B, T, H, D] at positions [T], computed in float32."""
+    half = x.shape[-1] // 2
+    inv_freq = theta ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angles = positions.float()[:, None] * inv_freq                 # [T, D/2]
+    angles = torch.cat((angles, angles), -1)[:, None, :]            # [T, 1, D]
+    xf = x.float()
+    rotated = torch.cat((-xf[..., half:], xf[..., :half]), -1)
+    return (xf * angles.cos() + rotated * angles.sin()).to(x.dtype)
+
+
+def token_positions(seqlen: int, cu_seqlens: Optional[Tensor], device) -> Tensor:
+    """In-sequence position of every token [T]."""
+    t = torch.arange(seqlen, device=device)
+    if cu_seqlens is None:
+        return t
+    cu = cu_seqlens.long()
+    seq = torch.searchsorted(cu[1:], t, right=True)
+    return t - cu[seq]
+
+
+class NativeSparseAttention(nn.Module):
+    """NSA attention layer: x [B, T, hidden] -> [B, T, hidden].
+
+    Packed input: x [1, T, hidden] with int32 `cu_seqlens` [N+1]. Keys are compressed before
+    RoPE; a compressed key is then rotated to the position of the last token it covers.
+    `attention_fn` computes the branches and the gate (default `fsa_ops.nsa_attention`;
+    `fsa_ops.reference.nsa_attention` runs the pure-PyTorch oracle instead).
+    """
+
+    def __init__(self, hidden_size: int, num_heads: int, num_kv_heads: int, head_dim: int, *,
+                 compression: str = "linear", config: NSAConfig = NSAConfig(),
+                 rope_theta: float = 10000.0, bias: bool = False,
+                 attention_fn: Callable = nsa_attention, device=None, dtype=None):
+        super().__init__()
+        if num_kv_heads < 1 or num_heads % num_kv_heads:
+            raise ValueError(f"NativeSparseAttention: num_heads ({num_heads}) must be a positive "
+                             f"multiple of num_kv_heads ({num_kv_heads})")
+        factory = dict(device=device, dtype=dtype)
+        self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
+        self.config, self.rope_theta, self.attention_fn = config, rope_theta, attention_fn
+        self.q_proj = nn.Linear(hidden_size, num_heads * head_dim, bias=bias, **factory)
+        self.k_proj = nn.Linear(hidden_size, num_kv_heads * head_dim, bias=bias, **factory)
+        self.v_proj = nn.Linear(hidden_size, num_kv_heads * head_dim, bias=bias, **factory)
+        self.gate_proj = nn.Linear(hidden_size, 3 * num_heads, bias=True, **factory)
+        self.o_proj = nn.Linear(num_heads * head_dim, hidden_size, bias=bias, **factory)
+        args = (num_kv_heads, head_dim, config.compress_block_size, config.compress_stride)
+        self.compress_k = Compression(compression, *args, **factory)
+        self.compress_v = Compression(compression, *args, **factory)
+
+    def forward(self, x: Tensor, cu_seqlens: Optional[Tensor] = None, *,
+                return_indices: bool = False):
+        """x [B, T, hidden] -> [B, T, hidden] (and the selected blocks [B, T, Hkv, n] when
+        `return_indices`)."""
+        batch, seqlen, _ = x.shape
+        cfg = self.config
+        q = self.q_proj(x).unflatten(-1, (self.num_heads, self.head_dim))
+        k = self.k_proj(x).unflatten(-1, (self.num_kv_heads, self.head_dim))
+        v = self.v_proj(x).unflatten(-1, (self.num_kv_heads, self.head_dim))
+        g_cmp, g_slc, g_swa = torch.sigmoid(self.gate_proj(x)).unflatten(-1, (3, self.num_heads)).unbind(-2)
+
+        token_index, valid, cmp_positions = compression_rows(
+            seqlen, cfg.compress_block_size, cfg.compress_stride, cu_seqlens, x.device)
+        k_cmp = rotary(self.compress_k(k, token_index, valid), cmp_positions, self.rope_theta)
+        v_cmp = self.compress_v(v, token_index, valid)
+
+        positions = token_positions(seqlen, cu_seqlens, x.device)
+        q, k = rotary(q, positions, self.rope_theta), rotary(k, positions, self.rope_theta)
+        o, indices = self.attention_fn(q, k, v, k_cmp, v_cmp, g_cmp, g_slc, g_swa,
+                              compress_block_size=cfg.compress_block_size,
+                              compress_stride=cfg.compress_stride,
+                              select_block_size=cfg.select_block_size,
+                              num_selected_blocks=cfg.num_selected_blocks,
+                              num_init_blocks=cfg.num_init_blocks,
+                              num_local_blocks=cfg.num_local_blocks,
+                              window_size=cfg.window_size,
+                              cu_seqlens_q=cu_seqlens, cu_seqlens_k=cu_seqlens,
+                              return_indices=True)
+        y = self.o_proj(o.flatten(-2))
+        return (y, indices) if return_indices else y

@@ -1,0 +1,193 @@
+"""The `torch.ops.fsa` op table (SPEC §3): read this file as the package's table of contents.
+
+Every op is a `torch.library.custom_op` whose default kernel validates its arguments and runs
+the pure-PyTorch oracle in `fsa_ops.reference`, on any device. Faster kernels are registered
+per device elsewhere (`register_kernel`); fake impls live in the top-level `fake_impls`
+package; autograd is wired at the bottom of this file, each forward op's gradient being a
+backward op of its own so compiled backward graphs stay opaque and have fake impls too.
+
+| op                            | returns                          | differentiable in    |
+|-------------------------------|----------------------------------|----------------------|
+| compressed_attention          | (o, lse)                         | q, k_cmp, v_cmp      |
+| select_blocks                 | indices int32 [B, Tq, Hkv, n]    | —                    |
+| selected_attention            | (o, lse)                         | q, k, v              |
+| window_attention              | (o, lse)                         | q, k, v              |
+| gated_combine                 | o                                | all six inputs       |
+| *_backward                    | gradients of the inputs above    | —                    |
+
+lse is float32 [B, Tq, Hq] (float64 for float64 inputs) and is not differentiable.
+`seqlen_k` is the key length Tk that k_cmp was compressed from (the total when packed).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from . import reference
+from . import validation as check
+
+Tensors2 = tuple[Tensor, Tensor]
+Tensors3 = tuple[Tensor, Tensor, Tensor]
+
+
+def _check_packing_values(op, q, seqlen_k, cu_seqlens_q, cu_seqlens_k):
+    if cu_seqlens_q is not None:
+        check.check_cu_seqlens_values(op, cu_seqlens_q, cu_seqlens_k, q.shape[1], seqlen_k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward ops
+# ---------------------------------------------------------------------------------------------
+
+@torch.library.custom_op("fsa::compressed_attention", mutates_args=())
+def compressed_attention(q: Tensor, k_cmp: Tensor, v_cmp: Tensor,
+                         cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+                         seqlen_k: int, compress_block_size: int, compress_stride: int,
+                         scale: float) -> Tensors2:
+    check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                                     compress_block_size, compress_stride, scale)
+    _check_packing_values("compressed_attention", q, seqlen_k, cu_seqlens_q, cu_seqlens_k)
+    return reference.compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                                          compress_block_size, compress_stride, scale)
+
+
+@torch.library.custom_op("fsa::select_blocks", mutates_args=())
+def select_blocks(q: Tensor, k_cmp: Tensor, lse: Tensor, cu_seqlens_q: Optional[Tensor],
+                  cu_seqlens_k: Optional[Tensor], seqlen_k: int, compress_block_size: int,
+                  compress_stride: int, select_block_size: int, num_selected_blocks: int,
+                  num_init_blocks: int, num_local_blocks: int, scale: float) -> Tensor:
+    check.check_select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                              compress_block_size, compress_stride, select_block_size,
+                              num_selected_blocks, num_init_blocks, num_local_blocks, scale)
+    _check_packing_values("select_blocks", q, seqlen_k, cu_seqlens_q, cu_seqlens_k)
+    return reference.select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                                   compress_block_size, compress_stride, select_block_size,
+                                   num_selected_blocks, num_init_blocks, num_local_blocks, scale)
+
+
+@torch.library.custom_op("fsa::selected_attention", mutates_args=())
+def selected_attention(q: Tensor, k: Tensor, v: Tensor, indices: Tensor,
+                       cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+                       select_block_size: int, scale: float) -> Tensors2:
+    check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                   select_block_size, scale)
+    _check_packing_values("selected_attention", q, k.shape[1], cu_seqlens_q, cu_seqlens_k)
+    check.check_indices_values("selected_attention", indices, k.shape[1], select_block_size)
+    return reference.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                        select_block_size, scale)
+
+
+@torch.library.custom_op("fsa::window_attention", mutates_args=())
+def window_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens_q: Optional[Tensor],
+                     cu_seqlens_k: Optional[Tensor], window_size: int, scale: float) -> Tensors2:
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+    _check_packing_values("window_attention", q, k.shape[1], cu_seqlens_q, cu_seqlens_k)
+    return reference.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+
+
+@torch.library.custom_op("fsa::gated_combine", mutates_args=())
+def gated_combine(o_cmp: Tensor, o_slc: Tensor, o_swa: Tensor, g_cmp: Tensor, g_slc: Tensor,
+                  g_swa: Tensor) -> Tensor:
+    check.check_gates("gated_combine", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    return reference.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward ops (o and lse are passed for kernels that reuse them; the oracle recomputes)
+# ---------------------------------------------------------------------------------------------
+
+@torch.library.custom_op("fsa::compressed_attention_backward", mutates_args=())
+def compressed_attention_backward(do: Tensor, q: Tensor, k_cmp: Tensor, v_cmp: Tensor, o: Tensor,
+                                  lse: Tensor, cu_seqlens_q: Optional[Tensor],
+                                  cu_seqlens_k: Optional[Tensor], seqlen_k: int,
+                                  compress_block_size: int, compress_stride: int,
+                                  scale: float) -> Tensors3:
+    op = "compressed_attention_backward"
+    check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                                     compress_block_size, compress_stride, scale, op=op)
+    check.check_grad_output(op, do, o, lse, q)
+    return reference.compressed_attention_backward(do, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
+                                                   seqlen_k, compress_block_size, compress_stride,
+                                                   scale)
+
+
+@torch.library.custom_op("fsa::selected_attention_backward", mutates_args=())
+def selected_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, indices: Tensor,
+                                o: Tensor, lse: Tensor, cu_seqlens_q: Optional[Tensor],
+                                cu_seqlens_k: Optional[Tensor], select_block_size: int,
+                                scale: float) -> Tensors3:
+    op = "selected_attention_backward"
+    check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                   select_block_size, scale, op=op)
+    check.check_grad_output(op, do, o, lse, q)
+    return reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                                 select_block_size, scale)
+
+
+@torch.library.custom_op("fsa::window_attention_backward", mutates_args=())
+def window_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
+                              cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+                              window_size: int, scale: float) -> Tensors3:
+    op = "window_attention_backward"
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op)
+    check.check_grad_output(op, do, o, lse, q)
+    return reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                               window_size, scale)
+
+
+@torch.library.custom_op("fsa::gated_combine_backward", mutates_args=())
+def gated_combine_backward(do: Tensor, o_cmp: Tensor, o_slc: Tensor, o_swa: Tensor, g_cmp: Tensor,
+                           g_slc: Tensor, g_swa: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor,
+                                                                  Tensor, Tensor]:
+    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    return reference.gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+
+
+# ---------------------------------------------------------------------------------------------
+# Autograd: each forward op's gradient is its backward op
+# ---------------------------------------------------------------------------------------------
+
+def _save_attention(num_tensors: int):
+    """setup_context saving the first `num_tensors` inputs (q, keys, values[, indices]) and both
+    outputs, and keeping the non-tensor arguments for the backward op."""
+    def setup_context(ctx, inputs, output):
+        o, lse = output
+        ctx.save_for_backward(*inputs[:num_tensors], o, lse)
+        ctx.arguments = inputs[num_tensors:]
+        ctx.mark_non_differentiable(lse)
+    return setup_context
+
+
+def _compressed_attention_grad(ctx, do, _dlse):
+    q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
+    grads = torch.ops.fsa.compressed_attention_backward(do, q, k_cmp, v_cmp, o, lse, *ctx.arguments)
+    return (*grads, None, None, None, None, None, None)
+
+
+def _selected_attention_grad(ctx, do, _dlse):
+    q, k, v, indices, o, lse = ctx.saved_tensors
+    grads = torch.ops.fsa.selected_attention_backward(do, q, k, v, indices, o, lse, *ctx.arguments)
+    return (*grads, None, None, None, None, None)
+
+
+def _window_attention_grad(ctx, do, _dlse):
+    q, k, v, o, lse = ctx.saved_tensors
+    grads = torch.ops.fsa.window_attention_backward(do, q, k, v, o, lse, *ctx.arguments)
+    return (*grads, None, None, None, None)
+
+
+def _save_gated_combine(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _gated_combine_grad(ctx, do):
+    return torch.ops.fsa.gated_combine_backward(do, *ctx.saved_tensors)
+
+
+compressed_attention.register_autograd(_compressed_attention_grad, setup_context=_save_attention(3))
+selected_attention.register_autograd(_selected_attention_grad, setup_context=_save_attention(4))
+window_attention.register_autograd(_window_attention_grad, setup_context=_save_attention(3))
+gated_combine.register_autograd(_gated_combine_grad, setup_context=_save_gated_combine)
