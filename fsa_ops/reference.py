@@ -184,7 +184,10 @@ def _probabilities(q: Tensor, k: Tensor, visible: Tensor, scale: float):
     visible = visible[:, :, None, :]
     scores = (q @ k.transpose(-1, -2)) * scale
     scores = scores.masked_fill(~visible, float("-inf"))
-    shift = scores.amax(-1, keepdim=True).detach()
+    if scores.shape[-1] == 0:                                # no keys at all
+        shift = scores.new_zeros((*scores.shape[:-1], 1))
+    else:
+        shift = scores.amax(-1, keepdim=True).detach()
     shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
     weights = torch.exp(scores - shift)                     # exactly 0 where not visible
     total = weights.sum(-1, keepdim=True)
