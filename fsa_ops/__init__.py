@@ -5,8 +5,11 @@ impls (`fake_impls`) and the Inductor lowerings (`lowering`).
 """
 
 from . import ops  # noqa: F401  (defines torch.ops.fsa.*)
+from . import kernels as _kernels  # noqa: E402
 import fake_impls  # noqa: F401,E402
 import lowering  # noqa: F401,E402
+
+import torch  # noqa: E402
 
 from . import reference  # noqa: E402
 from .functional import NSAConfig, nsa_attention  # noqa: E402
@@ -15,8 +18,10 @@ from .module import NativeSparseAttention  # noqa: E402
 __version__ = "0.1.0"
 
 
+_kernels.register()
+
+
 def kernels_available(device) -> bool:
-    """Whether torch.ops.fsa runs Triton kernels on `device` (else the PyTorch reference)."""
-    del device
-    return False  # no Triton kernel is registered yet: every device runs fsa_ops.reference
+    """Whether the forward ops run Triton kernels on `device` (else the PyTorch reference)."""
+    return torch.device(device).type in _kernels.registered_devices()
 __all__ = ["NSAConfig", "NativeSparseAttention", "nsa_attention", "reference", "__version__", "kernels_available"]

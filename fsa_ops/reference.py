@@ -29,8 +29,9 @@ from typing import Iterator, NamedTuple
 import torch
 from torch import Tensor
 
-# Elements of the largest per-chunk intermediate ([N, Hkv, L, max(D, G)]): 64 MiB in float64.
-_CHUNK_ELEMENTS = 1 << 23
+# Elements of the largest per-chunk intermediate: 64 MiB in float64 on a CPU, 8x that on a GPU.
+_CHUNK_ELEMENTS = {"cpu": 1 << 23}
+_CHUNK_ELEMENTS_ACCELERATOR = 1 << 26
 
 
 def num_compressed_keys(seqlen: int, compress_block_size: int, compress_stride: int) -> int:
@@ -101,7 +102,8 @@ class _Chunk(NamedTuple):
 def _query_chunks(seq: _Sequence, keys_per_query: int, heads: int, width: int, device):
     """Split a sequence's queries so that N * heads * keys_per_query * width stays bounded."""
     per_query = max(1, heads * max(keys_per_query, 1) * width)
-    size = max(1, _CHUNK_ELEMENTS // per_query)
+    budget = _CHUNK_ELEMENTS.get(torch.device(device).type, _CHUNK_ELEMENTS_ACCELERATOR)
+    size = max(1, budget // per_query)
     for t0 in range(0, seq.q_len, size):
         t1 = min(seq.q_len, t0 + size)
         positions = seq.k_len - seq.q_len + torch.arange(t0, t1, device=device)
@@ -115,7 +117,8 @@ def _compressed_chunks(q, k_cmp, seqlen_k, cu_seqlens_q, cu_seqlens_k, block, st
         tc = num_compressed_keys(seq.k_len, block, stride)
         first = seq.k_start // stride
         i = torch.arange(tc, device=q.device)
-        for rows, pos in _query_chunks(seq, tc, hkv, max(d, q.shape[2] // hkv), q.device):
+        # Keys are shared by the chunk: per query only the [Hkv, G, tc] scores grow.
+        for rows, pos in _query_chunks(seq, max(tc, d), hkv, q.shape[2] // hkv, q.device):
             visible = (i * stride + block - 1)[None, :] <= pos[:, None]          # [N, tc]
             yield _Chunk(seq.batch, rows, pos, (first + i)[None, None, :], visible[:, None, :], seq)
 
@@ -199,14 +202,17 @@ def _probabilities(q: Tensor, k: Tensor, visible: Tensor, scale: float):
 
 
 def _attend_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, visible: Tensor, scale: float):
-    """Gradients of o = softmax(q k^T * scale) v on one chunk (shapes as _probabilities)."""
+    """Gradients of o = softmax(q k^T * scale) v on one chunk (shapes as _probabilities):
+    dq [N, Hkv, G, D] and dk, dv [N|1, Hkv, L, D] (summed over the chunk when keys are shared)."""
     p, _ = _probabilities(q, k, visible, scale)
     o = p @ v
-    dv = p.transpose(-1, -2) @ do                          # [N, Hkv, L, D]
     dp = do @ v.transpose(-1, -2)                          # [N, Hkv, G, L]
     delta = (do * o).sum(-1, keepdim=True)
     ds = p * (dp - delta) * scale
-    return ds @ k, ds.transpose(-1, -2) @ q, dv
+    if k.shape[0] == 1:          # keys shared by every query of the chunk: reduce over queries now
+        return ds @ k, torch.einsum("nhgl,nhgd->hld", ds, q)[None], \
+            torch.einsum("nhgl,nhgd->hld", p, do)[None]
+    return ds @ k, ds.transpose(-1, -2) @ q, p.transpose(-1, -2) @ do
 
 
 def _forward(q, k, v, chunks, scale):

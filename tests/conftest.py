@@ -22,9 +22,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    """`cuda` tests need a GPU; `triton` tests need a GPU or TRITON_INTERPRET=1."""
+    has_gpu = torch.cuda.is_available()
+    interpret = os.environ.get("TRITON_INTERPRET") == "1"
     for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(skip)
+        if "cuda" in item.keywords and not has_gpu:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+        elif "triton" in item.keywords and not (has_gpu or interpret):
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU or TRITON_INTERPRET=1"))

@@ -1,0 +1,250 @@
+"""Side-by-side benchmark of SPEC §6: fsa_ops vs fla-core's parallel_nsa vs SDPA.
+
+    python benchmarks/run.py --preset quick      # a few minutes on an H100
+    python benchmarks/run.py --preset full
+
+Writes benchmarks/results/<gpu-name>/latest.json (SPEC §6 row format) and latest.md.
+Every row is a median of triton.testing.do_bench on fresh random inputs. FLOPs (per SPEC §6):
+  selected fwd  4 * T * Hq * n * l' * D      fwd+bwd = 3.5 x fwd
+  window fwd    4 * T * Hq * w * D           (full windows counted)
+  compressed    4 * T * Hq * (T / d) / 2 * D (causal half)
+  SDPA causal   4 * T * T / 2 * Hq * D
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import fsa_ops  # noqa: E402
+from fsa_ops.testing import rel_error  # noqa: E402
+
+PRESETS = {
+    "quick": dict(seqlens=[8192, 65536], groups=[1, 4, 16]),
+    "full": dict(seqlens=[8192, 16384, 32768, 65536, 131072], groups=[1, 2, 4, 8, 16]),
+    "smoke": dict(seqlens=[256], groups=[1, 2]),        # CPU structure check, no timing claims
+}
+KV_HEADS, HEAD_DIM, BLOCK, NUM_SELECTED, WINDOW, CMP_BLOCK, CMP_STRIDE = 4, 128, 64, 16, 512, 32, 16
+
+
+def random_selection(batch, seqlen, kv_heads, n, block, device):
+    """A random valid selection: per (token, kv head) n distinct causal blocks, ascending, -1 padded.
+    Forced like NSA: block 0 and the token's own block are always in."""
+    t = torch.arange(seqlen, device=device)
+    last = (t // block)[None, :, None, None]
+    scores = torch.rand(batch, seqlen, kv_heads, triton_cdiv(seqlen, block), device=device)
+    j = torch.arange(scores.shape[-1], device=device)
+    scores = torch.where(j <= last, scores, -1.0)
+    scores = torch.where((j == 0) | (j == last), 2.0, scores)
+    top = scores.topk(min(n, scores.shape[-1]), -1)
+    idx = torch.where(top.values >= 0, top.indices, scores.shape[-1]).sort(-1).values
+    idx = torch.where(idx == scores.shape[-1], -1, idx).to(torch.int32)
+    if idx.shape[-1] < n:
+        idx = torch.nn.functional.pad(idx, (0, n - idx.shape[-1]), value=-1)
+    return idx.contiguous()
+
+
+def triton_cdiv(a, b):
+    return -(-a // b)
+
+
+class Bench:
+    def __init__(self, device, dtype):
+        self.device, self.dtype, self.rows = device, dtype, []
+        self.cuda = device.type == "cuda"
+
+    def time(self, fn):
+        if not self.cuda:
+            fn()
+            return float("nan")
+        import triton.testing
+        return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
+
+    def peak(self, fn):
+        if not self.cuda:
+            return 0
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - base
+
+    def record(self, system, op, direction, seqlen, group, flops, fn, **extra):
+        try:
+            ms = self.time(fn)
+            mem = self.peak(fn)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            ms, mem, extra = float("nan"), -1, {**extra, "error": "out of memory"}
+        row = dict(system=system, op=op, mode="eager", direction=direction, T=seqlen, G=group,
+                   Hkv=KV_HEADS, D=HEAD_DIM, dtype=str(self.dtype).replace("torch.", ""),
+                   ms=ms, tflops=flops / ms / 1e9 if ms == ms and ms > 0 else float("nan"),
+                   peak_mem_bytes=mem, **extra)
+        self.rows.append(row)
+        print(f"  {system:>8} {op:<22} {direction:<7} T={seqlen:<7} G={group:<3} "
+              f"{ms:9.3f} ms {row['tflops']:8.1f} TFLOP/s  {mem / 2**30:6.2f} GiB"
+              + (f"  {extra}" if extra else ""), flush=True)
+        return row
+
+
+def fwd_bwd(fn, inputs):
+    def run():
+        out = fn()
+        out = out[0] if isinstance(out, tuple) else out
+        torch.autograd.grad(out, inputs, torch.ones_like(out))
+    return run
+
+
+def bench_selected(b: Bench, seqlen, group, with_backward):
+    hq = KV_HEADS * group
+    dev, dt = b.device, b.dtype
+    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
+    k = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
+    v = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
+    idx = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, dev)
+    scale = HEAD_DIM ** -0.5
+    flops = 4 * seqlen * hq * NUM_SELECTED * BLOCK * HEAD_DIM
+
+    def ours():
+        return torch.ops.fsa.selected_attention(q, k, v, idx, None, None, BLOCK, scale)[0]
+
+    with torch.no_grad():
+        b.record("fsa_ops", "selected_attention", "fwd", seqlen, group, flops, ours)
+    if with_backward:
+        b.record("fsa_ops", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
+                 fwd_bwd(ours, (q, k, v)), note="backward: reference (no Triton backward yet)")
+
+    fla = fla_selected()
+    if fla is not None and b.cuda:
+        pad = 16 // group if group < 16 else 1                     # fla needs G >= 16
+        q16 = q.detach().repeat_interleave(pad, 2).requires_grad_() if pad > 1 else q
+        out_fla = fla(q16, k, v, idx.long(), NUM_SELECTED, BLOCK, scale, None)
+        with torch.no_grad():
+            o_ours = ours()
+        err = rel_error(o_ours, out_fla[:, :, ::pad] if pad > 1 else out_fla)
+        run_fla = lambda: fla(q16, k, v, idx.long(), NUM_SELECTED, BLOCK, scale, None)  # noqa: E731
+        with torch.no_grad():
+            b.record("fla", "selected_attention", "fwd", seqlen, group, flops, run_fla,
+                     padded_heads=q16.shape[2], rel_err_vs_fsa_ops=err)
+        if with_backward:
+            b.record("fla", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
+                     fwd_bwd(run_fla, (q16, k, v)), padded_heads=q16.shape[2])
+
+
+def bench_sdpa(b: Bench, seqlen, group, with_backward):
+    hq = KV_HEADS * group
+    dev, dt = b.device, b.dtype
+    q = torch.randn(1, hq, seqlen, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
+    k = torch.randn(1, KV_HEADS, seqlen, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
+    v = torch.randn(1, KV_HEADS, seqlen, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
+    flops = 2 * seqlen * seqlen * hq * HEAD_DIM
+    fn = lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True,  # noqa: E731
+                                                                  enable_gqa=True)
+    with torch.no_grad():
+        b.record("sdpa", "full_causal_attention", "fwd", seqlen, group, flops, fn)
+    if with_backward:
+        b.record("sdpa", "full_causal_attention", "fwdbwd", seqlen, group, 3.5 * flops,
+                 fwd_bwd(fn, (q, k, v)))
+
+
+def bench_range_branches(b: Bench, seqlen, group):
+    hq = KV_HEADS * group
+    dev, dt = b.device, b.dtype
+    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt)
+    k = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    v = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
+    kc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    vc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    scale = HEAD_DIM ** -0.5
+    with torch.no_grad():
+        b.record("fsa_ops", "window_attention", "fwd", seqlen, group,
+                 4 * seqlen * hq * WINDOW * HEAD_DIM,
+                 lambda: torch.ops.fsa.window_attention(q, k, v, None, None, WINDOW, scale))
+        b.record("fsa_ops", "compressed_attention", "fwd", seqlen, group,
+                 2 * seqlen * hq * tc * HEAD_DIM,
+                 lambda: torch.ops.fsa.compressed_attention(q, kc, vc, None, None, seqlen, CMP_BLOCK,
+                                                            CMP_STRIDE, scale))
+
+
+def fla_selected():
+    try:
+        from fla.ops.nsa.parallel import ParallelNSAFunction
+    except ImportError:
+        return None
+    return ParallelNSAFunction.apply
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/<gpu>)")
+    parser.add_argument("--backward", action="store_true", help="also time forward+backward")
+    args = parser.parse_args(argv)
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    gpu = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+    out_dir = Path(args.out or Path(__file__).parent / "results" / gpu.replace(" ", "_"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    b = Bench(device, dtype)
+    preset = PRESETS[args.preset]
+    print(f"fsa_ops {fsa_ops.__version__} on {gpu}: kernels={'triton' if fsa_ops.kernels_available(device) else 'reference'}")
+    for seqlen in preset["seqlens"]:
+        for group in preset["groups"]:
+            bench_selected(b, seqlen, group, args.backward)
+            bench_range_branches(b, seqlen, group)
+            bench_sdpa(b, seqlen, group, args.backward)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    env = dict(torch=torch.__version__, triton=_version("triton"), fla=_version("fla"), gpu=gpu,
+               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               command="python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
+               python=platform.python_version(), clocks=_clocks())
+    (out_dir / "latest.json").write_text(json.dumps(dict(env=env, rows=b.rows), indent=1))
+    (out_dir / "latest.md").write_text(markdown_table(env, b.rows))
+    print(markdown_table(env, b.rows))
+
+
+def markdown_table(env, rows):
+    lines = [f"Command: `{env['command']}`  ", f"{env['gpu']}, torch {env['torch']}, triton {env['triton']}, "
+             f"fla {env['fla']}, {env['date']}", "",
+             "| system | op | dir | T | G | ms | TFLOP/s | peak GiB | note |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        note = ", ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in r.items() if k in ("rel_err_vs_fsa_ops", "padded_heads", "error", "note"))
+        lines.append(f"| {r['system']} | {r['op']} | {r['direction']} | {r['T']} | {r['G']} | {r['ms']:.3f} | "
+                     f"{r['tflops']:.1f} | {r['peak_mem_bytes'] / 2**30:.2f} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def _version(name):
+    try:
+        return __import__(name).__version__
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _clocks():
+    if not torch.cuda.is_available():
+        return None
+    try:
+        import subprocess
+        return subprocess.run(["nvidia-smi", "--query-gpu=clocks.sm,clocks.mem,clocks.max.sm,temperature.gpu,power.draw",
+                               "--format=csv,noheader"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+if __name__ == "__main__":
+    main()

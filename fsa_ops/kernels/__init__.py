@@ -1,0 +1,93 @@
+"""Triton kernels for the `torch.ops.fsa` ops, registered per device.
+
+On CUDA the forward ops run these kernels; with TRITON_INTERPRET=1 (set before importing
+fsa_ops) they are the CPU kernels too, so CPU-only CI exercises their logic. Each launcher
+validates exactly as the reference path does; float64 inputs, which Triton's matrix units do
+not take, go to the reference. The backward ops still run the reference everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .. import reference
+from .. import validation as check
+
+try:
+    import triton  # noqa: F401
+except ImportError:            # no Triton: every device keeps the reference
+    triton = None
+
+_REGISTERED: set[str] = set()
+
+
+def registered_devices() -> set[str]:
+    return set(_REGISTERED)
+
+
+def _devices() -> list[str]:
+    if triton is None:
+        return []
+    return ["cuda"] + (["cpu"] if os.environ.get("TRITON_INTERPRET") == "1" else [])
+
+
+def _compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                          compress_block_size, compress_stride, scale):
+    check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                                     compress_block_size, compress_stride, scale)
+    args = (cu_seqlens_q, cu_seqlens_k, seqlen_k)
+    if q.dtype == torch.float64:
+        return reference.compressed_attention(q, k_cmp, v_cmp, *args, compress_block_size,
+                                              compress_stride, scale)
+    from .common import MODE_COMPRESSED
+    from .range_attention import range_attention_forward
+    return range_attention_forward(q.contiguous(), k_cmp.contiguous(), v_cmp.contiguous(), *args,
+                                   MODE_COMPRESSED, 0, compress_block_size, compress_stride, scale)
+
+
+def _window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale):
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+    if q.dtype == torch.float64:
+        return reference.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+    from .common import MODE_WINDOW
+    from .range_attention import range_attention_forward
+    return range_attention_forward(q.contiguous(), k.contiguous(), v.contiguous(), cu_seqlens_q,
+                                   cu_seqlens_k, k.shape[1], MODE_WINDOW, window_size, 1, 1, scale)
+
+
+def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale):
+    check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                   select_block_size, scale)
+    if q.dtype == torch.float64:
+        return reference.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                            select_block_size, scale)
+    from .selected_attention import selected_attention_forward
+    return selected_attention_forward(q.contiguous(), k.contiguous(), v.contiguous(),
+                                      indices.contiguous(), cu_seqlens_q, cu_seqlens_k,
+                                      select_block_size, scale)
+
+
+def _gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
+    check.check_gates("gated_combine", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    if o_cmp.dtype == torch.float64:
+        return reference.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    from .gated_combine import gated_combine_forward
+    return gated_combine_forward(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+
+
+LAUNCHERS = {
+    "fsa::compressed_attention": _compressed_attention,
+    "fsa::window_attention": _window_attention,
+    "fsa::selected_attention": _selected_attention,
+    "fsa::gated_combine": _gated_combine,
+}
+
+
+def register():
+    """Point the forward ops at the Triton launchers on every device that runs Triton."""
+    for device in _devices():
+        for op, launcher in LAUNCHERS.items():
+            torch.library.register_kernel(op, device)(launcher)
+        _REGISTERED.add(device)

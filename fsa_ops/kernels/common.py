@@ -1,0 +1,65 @@
+"""What the Triton launchers share: block sizes and the per-query sequence tables."""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import torch
+import triton
+import triton.language as tl
+
+MODE_WINDOW = 0
+MODE_COMPRESSED = 1
+
+# Triton 3.9's interpreter multiplies bfloat16 matrices wrongly (float16 is right), so under
+# TRITON_INTERPRET=1 bfloat16 dots run in float32. On a GPU the operands stay bfloat16.
+INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def upcast_dots(dtype: torch.dtype) -> bool:
+    return INTERPRETING and dtype == torch.bfloat16
+
+
+@triton.jit
+def dot(a, b, UPCAST: tl.constexpr):
+    """tl.dot(a, b), in float32 when UPCAST (see INTERPRETING)."""
+    if UPCAST:
+        return tl.dot(a.to(tl.float32), b.to(tl.float32))
+    return tl.dot(a, b)
+
+
+class BlockSizes(NamedTuple):
+    group_pow2: int   # GP: query heads of a group stacked into the tile, rounded up to 2^k
+    block_t: int      # tokens per tile; BLOCK_T * GP rows of the MMA
+    block_n: int      # keys per inner step
+    block_d: int      # head dim rounded up to 2^k
+    num_warps: int
+    num_stages: int
+
+
+def block_sizes(group: int, head_dim: int, rows: int = 64) -> BlockSizes:
+    """Tiles of `rows` query rows (G heads x BLOCK_T tokens), at least one token."""
+    group_pow2 = triton.next_power_of_2(group)
+    block_d = max(16, triton.next_power_of_2(head_dim))
+    block_t = max(1, rows // group_pow2)
+    block_n = 64 if block_d <= 128 else 32
+    return BlockSizes(group_pow2, block_t, block_n, block_d, num_warps=4, num_stages=2)
+
+
+def sequence_tables(q: torch.Tensor, cu_seqlens_q, cu_seqlens_k, seqlen_k: int):
+    """(row_seq [Tq] int32, cu_q, cu_k) for the kernels, built on the device (no host sync).
+
+    Packed: row_seq[r] is the sequence of query row r. Batched: every row is in sequence 0,
+    with cu_q = [0, Tq] and cu_k = [0, seqlen_k].
+    """
+    num_queries, device = q.shape[1], q.device
+    if cu_seqlens_q is None:
+        two = torch.arange(2, device=device, dtype=torch.int32)
+        return (torch.zeros(num_queries, dtype=torch.int32, device=device),
+                two * num_queries, two * seqlen_k)
+    rows = torch.arange(num_queries, device=device, dtype=torch.int32)
+    row_seq = torch.searchsorted(cu_seqlens_q[1:].contiguous(), rows, right=True)
+    last_seq = max(cu_seqlens_q.shape[0] - 2, 0)
+    return (row_seq.clamp_(max=last_seq).to(torch.int32), cu_seqlens_q.contiguous(),
+            cu_seqlens_k.contiguous())

@@ -1,0 +1,231 @@
+"""Selected attention, forward, in FSA's loop order (KV block outer, the tokens that picked it
+inner), with an exact log-sum-exp merge.
+
+1. `block_index` (PyTorch ops on the device, sizes from shapes only): the (token, slot)
+   entries of each kv head are grouped by the key block they name. A block's entries are cut
+   into tiles of BLOCK_T tokens; the tile list has at most cdiv(Tq * n, BLOCK_T) + num_groups
+   entries, a shape-only bound, so the grid needs no host sync.
+2. `_selected_partials`: one program per tile loads its K/V block once and the G query heads
+   of its BLOCK_T tokens as one [BLOCK_T * GP, D] tile, and writes a normalised partial output
+   with its own log-sum-exp for every (token, slot, head). No shared softmax shift.
+3. `_merge_partials`: per token and head, merges the n slots in slot order (deterministic):
+   o = sum_s exp(lse_s - lse) o_s with lse = logsumexp_s lse_s.
+
+Partial buffers: Tq * n * Hq * D elements in the input dtype plus Tq * n * Hq float32.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import triton
+import triton.language as tl
+
+from .common import block_sizes, dot, sequence_tables, upcast_dots
+
+LOG2E = 1.4426950408889634
+LN2 = 0.6931471805599453
+
+
+class BlockIndex(NamedTuple):
+    """Work list of one launch; BH = B * Hkv, E = Tq * n, NG = groups bound, W = tiles bound."""
+    selection: torch.Tensor   # [B, Tq, Hkv, n] int32: indices sorted per row, -1 first
+    order: torch.Tensor       # [BH, E] int32: entries t * n + s grouped by (sequence, block)
+    group_end: torch.Tensor   # [BH, NG] int32: end of each group in `order`
+    tile_group: torch.Tensor  # [BH, W] int32: group of each tile (NG: no work)
+    tile_first: torch.Tensor  # [BH, W] int32: first position of each tile in `order`
+
+
+def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor,
+                select_block_size: int, seqlen_k: int, block_t: int) -> BlockIndex:
+    """indices [B, Tq, Hkv, n] (any order, repeats allowed, -1 unused) -> BlockIndex.
+
+    A group is one block of one sequence: group = (blocks of earlier sequences) + block, so
+    groups never mix sequences. Repeated blocks in a row are kept once.
+    """
+    batch, num_queries, num_kv_heads, n = indices.shape
+    device = indices.device
+    selection = indices.sort(-1).values
+    repeat = torch.zeros_like(selection, dtype=torch.bool)
+    repeat[..., 1:] = selection[..., 1:] == selection[..., :-1]
+    keep = (selection >= 0) & ~repeat
+
+    num_seqs = cu_k.shape[0] - 1
+    num_groups = triton.cdiv(seqlen_k, select_block_size) + num_seqs
+    seq_blocks = (cu_k[1:] - cu_k[:-1] + select_block_size - 1) // select_block_size
+    seq_base = torch.cumsum(seq_blocks, 0) - seq_blocks                      # [S]
+    group = seq_base[row_seq.long()][None, :, None, None] + selection
+    key = torch.where(keep, group, num_groups).permute(0, 2, 1, 3).reshape(batch * num_kv_heads, -1)
+    key = key.long()
+    order = torch.sort(key, dim=1, stable=True).indices.to(torch.int32)
+
+    counts = torch.zeros(key.shape[0], num_groups + 1, dtype=torch.int64, device=device)
+    counts.scatter_add_(1, key, torch.ones_like(key))
+    counts = counts[:, :num_groups]
+    group_end = torch.cumsum(counts, 1)
+    tiles = (counts + block_t - 1) // block_t
+    tile_end = torch.cumsum(tiles, 1)
+    num_tiles = triton.cdiv(num_queries * n, block_t) + num_groups
+    w = torch.arange(num_tiles, device=device).expand(key.shape[0], num_tiles).contiguous()
+    tile_group = torch.searchsorted(tile_end, w, right=True)
+    g = tile_group.clamp(max=num_groups - 1)
+    tile_first = (group_end - counts).gather(1, g) + (w - (tile_end - tiles).gather(1, g)) * block_t
+    return BlockIndex(selection.to(torch.int32).contiguous(), order.contiguous(),
+                      group_end.to(torch.int32).contiguous(), tile_group.to(torch.int32).contiguous(),
+                      tile_first.to(torch.int32).contiguous())
+
+
+@triton.jit
+def _selected_partials(
+    Q, K, V, O_PART, LSE_PART, SELECTION, ORDER, GROUP_END, TILE_GROUP, TILE_FIRST,
+    ROW_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh,
+    stride_kb, stride_kt, stride_kh,
+    stride_sb, stride_st, stride_sh,
+    num_kv_heads, num_entries, num_groups, num_tiles, num_selected, select_block_size,
+    scale_log2,
+    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
+):
+    """Grid (W, B * Hkv). O_PART [BH, E, G, D], LSE_PART [BH, E, G] (log2 units)."""
+    BLOCK_M: tl.constexpr = BLOCK_T * GP
+    tile = tl.program_id(0)
+    bh = tl.program_id(1)
+    batch = bh // num_kv_heads
+    kv_head = bh % num_kv_heads
+    group = tl.load(TILE_GROUP + bh * num_tiles + tile)
+    if group < num_groups:
+        first = tl.load(TILE_FIRST + bh * num_tiles + tile)
+        end = tl.load(GROUP_END + bh * num_groups + group)
+
+        # The group's sequence and block, read off its first entry.
+        entry0 = tl.load(ORDER + bh * num_entries + first)
+        token0 = entry0 // num_selected
+        block = tl.load(SELECTION + batch * stride_sb + token0 * stride_st + kv_head * stride_sh
+                        + entry0 % num_selected)
+        seq = tl.load(ROW_SEQ + token0)
+        q_start = tl.load(CU_Q + seq)
+        q_len = tl.load(CU_Q + seq + 1) - q_start
+        k_start = tl.load(CU_K + seq)
+        k_len = tl.load(CU_K + seq + 1) - k_start
+
+        # Rows: entry first + m // GP of the group, query head kv_head * G + m % GP.
+        m = tl.arange(0, BLOCK_M)
+        slot_row = first + m // GP
+        member = m % GP
+        row_ok = (slot_row < end) & (member < G)
+        entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0)
+        token = entry // num_selected
+        pos = k_len - q_len + (token - q_start)
+        d = tl.arange(0, BLOCK_D)
+        d_ok = d < HEAD_DIM
+
+        c = tl.arange(0, BLOCK_N)
+        rel = block * select_block_size + c                     # key position in the sequence
+        key_ok = (c < select_block_size) & (rel < k_len)
+        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+        k = tl.load(K + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
+        v = tl.load(V + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
+        q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
+                  + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
+        q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+
+        s = dot(q, tl.trans(k), UPCAST) * scale_log2
+        visible = key_ok[None, :] & (rel[None, :] <= pos[:, None])
+        s = tl.where(visible, s, float("-inf"))
+        row_max = tl.max(s, 1)
+        shift = tl.where(row_max == float("-inf"), 0.0, row_max)
+        p = tl.exp2(s - shift[:, None])
+        total = tl.sum(p, 1)
+        seen = total > 0
+        out = dot(p.to(v.dtype), v, UPCAST) / tl.where(seen, total, 1.0)[:, None]
+        lse = tl.where(seen, shift + tl.log2(tl.where(seen, total, 1.0)), float("-inf"))
+
+        part = (bh * num_entries + entry) * G + member
+        tl.store(O_PART + part[:, None] * HEAD_DIM + d[None, :], out.to(O_PART.dtype.element_ty),
+                 mask=row_ok[:, None] & d_ok[None, :])
+        tl.store(LSE_PART + part, lse, mask=row_ok)
+
+
+@triton.jit
+def _merge_partials(
+    O, LSE, O_PART, LSE_PART,
+    stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
+    num_queries, num_kv_heads, num_entries, num_selected,
+    G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Grid (cdiv(Tq, BLOCK_T), B * Hkv, G): merge the n slots of each token, in slot order."""
+    bh = tl.program_id(1)
+    member = tl.program_id(2)
+    batch = bh // num_kv_heads
+    head = (bh % num_kv_heads) * G + member
+    token = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
+    t_ok = token < num_queries
+    d = tl.arange(0, BLOCK_D)
+    d_ok = d < HEAD_DIM
+
+    part0 = (bh * num_entries + token * num_selected) * G + member       # slot 0 of each token
+    top = tl.full([BLOCK_T], float("-inf"), tl.float32)
+    for s in range(num_selected):
+        top = tl.maximum(top, tl.load(LSE_PART + part0 + s * G, mask=t_ok, other=float("-inf")))
+    shift = tl.where(top == float("-inf"), 0.0, top)
+    total = tl.zeros([BLOCK_T], tl.float32)
+    acc = tl.zeros([BLOCK_T, BLOCK_D], tl.float32)
+    for s in range(num_selected):
+        lse_s = tl.load(LSE_PART + part0 + s * G, mask=t_ok, other=float("-inf"))
+        used = lse_s > float("-inf")
+        weight = tl.where(used, tl.exp2(lse_s - shift), 0.0)
+        o_s = tl.load(O_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
+                      mask=used[:, None] & d_ok[None, :], other=0.0)
+        acc += tl.where(used[:, None], o_s.to(tl.float32) * weight[:, None], 0.0)
+        total += weight
+    seen = total > 0
+    out = acc / tl.where(seen, total, 1.0)[:, None]
+    lse = tl.where(seen, (shift + tl.log2(tl.where(seen, total, 1.0))) * LN2, float("-inf"))
+    o_ptrs = O + batch * stride_ob + token[:, None] * stride_ot + head * stride_oh + d[None, :]
+    tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=t_ok[:, None] & d_ok[None, :])
+    tl.store(LSE + batch * stride_lb + token * stride_lt + head, lse, mask=t_ok)
+
+
+def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                               select_block_size: int, scale: float):
+    """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
+    (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32)."""
+    batch, num_queries, num_heads, head_dim = q.shape
+    num_kv_heads, n = k.shape[2], indices.shape[3]
+    group = num_heads // num_kv_heads
+    o = torch.empty_like(q, memory_format=torch.contiguous_format)
+    lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
+    if o.numel() == 0:
+        return o, lse.fill_(float("-inf"))
+    sizes = block_sizes(group, head_dim)
+    block_n = max(16, triton.next_power_of_2(select_block_size))
+    row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, k.shape[1])
+    index = block_index(indices, row_seq, cu_k, select_block_size, k.shape[1], sizes.block_t)
+    bh, num_entries = index.order.shape
+    num_groups, num_tiles = index.group_end.shape[1], index.tile_group.shape[1]
+    o_part = torch.empty((bh, num_entries, group, head_dim), dtype=q.dtype, device=q.device)
+    lse_part = torch.full((bh, num_entries, group), float("-inf"), dtype=torch.float32,
+                          device=q.device)
+    _selected_partials[(num_tiles, bh)](
+        q, k, v, o_part, lse_part, index.selection, index.order, index.group_end,
+        index.tile_group, index.tile_first, row_seq, cu_q, cu_k,
+        q.stride(0), q.stride(1), q.stride(2),
+        k.stride(0), k.stride(1), k.stride(2),
+        index.selection.stride(0), index.selection.stride(1), index.selection.stride(2),
+        num_kv_heads, num_entries, num_groups, num_tiles, n, select_block_size,
+        scale * LOG2E,
+        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+        BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+        UPCAST=upcast_dots(q.dtype),
+        num_warps=sizes.num_warps, num_stages=1,
+    )
+    merge_t = 32
+    _merge_partials[(triton.cdiv(num_queries, merge_t), bh, group)](
+        o, lse, o_part, lse_part,
+        o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
+        num_queries, num_kv_heads, num_entries, n,
+        G=group, HEAD_DIM=head_dim, BLOCK_T=merge_t, BLOCK_D=sizes.block_d, num_warps=4,
+    )
+    return o, lse
