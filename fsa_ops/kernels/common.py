@@ -17,15 +17,19 @@ MODE_COMPRESSED = 1
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def upcast_dots(dtype: torch.dtype) -> bool:
-    return INTERPRETING and dtype == torch.bfloat16
+def dot_modes(dtype: torch.dtype) -> dict:
+    """Constexprs of `dot` for inputs of `dtype`: float32 inputs get float32 products, not the
+    tf32 that Triton uses by default (as torch.matmul does unless tf32 is allowed)."""
+    return dict(UPCAST=INTERPRETING and dtype == torch.bfloat16, IEEE=dtype == torch.float32)
 
 
 @triton.jit
-def dot(a, b, UPCAST: tl.constexpr):
-    """tl.dot(a, b), in float32 when UPCAST (see INTERPRETING)."""
+def dot(a, b, UPCAST: tl.constexpr, IEEE: tl.constexpr):
+    """tl.dot(a, b) with float32 accumulation; see dot_modes."""
     if UPCAST:
         return tl.dot(a.to(tl.float32), b.to(tl.float32))
+    if IEEE:
+        return tl.dot(a, b, input_precision="ieee")
     return tl.dot(a, b)
 
 

@@ -17,10 +17,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import MODE_WINDOW, block_sizes, dot, sequence_tables, upcast_dots
+from .common import MODE_WINDOW, block_sizes, dot, sequence_tables, dot_modes
 
 LOG2E = 1.4426950408889634
-LN2 = 0.6931471805599453
+LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
 
 
 @triton.jit
@@ -33,7 +33,7 @@ def _range_attention_fwd(
     num_queries, num_key_rows, num_kv_heads, scale_log2,
     window_size, cmp_block, cmp_stride,
     MODE: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
-    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
 ):
     """Q [B, Tq, Hq, D], K/V [B, rows, Hkv, D] (keys, or compressed keys), O like Q,
     LSE [B, Tq, Hq] float32 (natural log). Grid: (cdiv(Tq, BLOCK_T), B * Hkv)."""
@@ -81,7 +81,7 @@ def _range_attention_fwd(
         u_ok = u < hi
         kv_offsets = kv_base + u[:, None] * stride_kt + d[None, :]
         k = tl.load(K + kv_offsets, mask=u_ok[:, None] & d_ok[None, :], other=0.0)
-        s = dot(q, tl.trans(k), UPCAST) * scale_log2
+        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
         rel = u[None, :] - first[:, None]
         visible = (rel >= 0) & (rel < count[:, None])
         s = tl.where(visible, s, float("-inf"))
@@ -91,7 +91,7 @@ def _range_attention_fwd(
         p = tl.exp2(s - m_use[:, None])
         l_i = l_i * alpha + tl.sum(p, 1)
         v = tl.load(V + kv_offsets, mask=u_ok[:, None] & d_ok[None, :], other=0.0)
-        acc = acc * alpha[:, None] + dot(p.to(v.dtype), v, UPCAST)
+        acc = acc * alpha[:, None] + dot(p.to(v.dtype), v, UPCAST, IEEE)
         m_i = m_new
 
     seen = l_i > 0
@@ -129,7 +129,7 @@ def range_attention_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqlen_k: int, 
         window_size, cmp_block, cmp_stride,
         MODE=mode, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
         BLOCK_T=sizes.block_t, BLOCK_N=sizes.block_n, BLOCK_D=sizes.block_d,
-        UPCAST=upcast_dots(q.dtype),
+        **dot_modes(q.dtype),
         num_warps=sizes.num_warps, num_stages=sizes.num_stages,
     )
     return o, lse

@@ -22,10 +22,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import block_sizes, dot, sequence_tables, upcast_dots
+from .common import block_sizes, dot, sequence_tables, dot_modes
 
 LOG2E = 1.4426950408889634
-LN2 = 0.6931471805599453
+LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
 
 
 class BlockIndex(NamedTuple):
@@ -86,7 +86,7 @@ def _selected_partials(
     num_kv_heads, num_entries, num_groups, num_tiles, num_selected, select_block_size,
     scale_log2,
     G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
-    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
 ):
     """Grid (W, B * Hkv). O_PART [BH, E, G, D], LSE_PART [BH, E, G] (log2 units)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
@@ -131,7 +131,7 @@ def _selected_partials(
                   + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
         q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
 
-        s = dot(q, tl.trans(k), UPCAST) * scale_log2
+        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
         visible = key_ok[None, :] & (rel[None, :] <= pos[:, None])
         s = tl.where(visible, s, float("-inf"))
         row_max = tl.max(s, 1)
@@ -139,7 +139,7 @@ def _selected_partials(
         p = tl.exp2(s - shift[:, None])
         total = tl.sum(p, 1)
         seen = total > 0
-        out = dot(p.to(v.dtype), v, UPCAST) / tl.where(seen, total, 1.0)[:, None]
+        out = dot(p.to(v.dtype), v, UPCAST, IEEE) / tl.where(seen, total, 1.0)[:, None]
         lse = tl.where(seen, shift + tl.log2(tl.where(seen, total, 1.0)), float("-inf"))
 
         part = (bh * num_entries + entry) * G + member
@@ -218,7 +218,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
         scale * LOG2E,
         G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
         BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-        UPCAST=upcast_dots(q.dtype),
+        **dot_modes(q.dtype),
         num_warps=sizes.num_warps, num_stages=1,
     )
     merge_t = 32
