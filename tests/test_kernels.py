@@ -86,6 +86,8 @@ def test_forward_kernels_match_oracle(p):
 @pytest.mark.parametrize("group", [1, 3, 4, 16])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
+    if dtype == torch.float32 and seqlen > 4099:
+        pytest.skip("float32 is checked up to 4099 tokens (the float64 oracle dominates the time)")
     p = Problem(batch=1, q_lens=[seqlen], k_lens=[seqlen], packed=False, num_kv_heads=2,
                 group=group, head_dim=128, compress_block_size=32, compress_stride=16,
                 select_block_size=64, num_selected_blocks=16, num_init_blocks=1,

@@ -38,8 +38,9 @@ def _range_attention_fwd(
     """Q [B, Tq, Hq, D], K/V [B, rows, Hkv, D] (keys, or compressed keys), O like Q,
     LSE [B, Tq, Hq] float32 (natural log). Grid: (cdiv(Tq, BLOCK_T), B * Hkv)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
-    pid_t = tl.program_id(0)
-    batch = tl.program_id(1) // num_kv_heads
+    # Offsets are int64 throughout: B * T * H * D may exceed 2**31.
+    pid_t = tl.program_id(0).to(tl.int64)
+    batch = tl.program_id(1).to(tl.int64) // num_kv_heads
     kv_head = tl.program_id(1) % num_kv_heads
 
     # Rows of the tile: token t = first + m // GP, query head kv_head * G + m % GP.
@@ -77,7 +78,7 @@ def _range_attention_fwd(
     acc = tl.zeros([BLOCK_M, BLOCK_D], tl.float32)
     kv_base = batch * stride_kb + kv_head * stride_kh
     for start in range(lo, hi, BLOCK_N):
-        u = start + tl.arange(0, BLOCK_N)
+        u = start + tl.arange(0, BLOCK_N).to(tl.int64)
         u_ok = u < hi
         kv_offsets = kv_base + u[:, None] * stride_kt + d[None, :]
         k = tl.load(K + kv_offsets, mask=u_ok[:, None] & d_ok[None, :], other=0.0)

@@ -90,8 +90,9 @@ def _selected_partials(
 ):
     """Grid (W, B * Hkv). O_PART [BH, E, G, D], LSE_PART [BH, E, G] (log2 units)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
+    # Offsets are int64 throughout: the partial buffers pass 2**31 elements at long T.
     tile = tl.program_id(0)
-    bh = tl.program_id(1)
+    bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
     group = tl.load(TILE_GROUP + bh * num_tiles + tile)
@@ -100,7 +101,7 @@ def _selected_partials(
         end = tl.load(GROUP_END + bh * num_groups + group)
 
         # The group's sequence and block, read off its first entry.
-        entry0 = tl.load(ORDER + bh * num_entries + first)
+        entry0 = tl.load(ORDER + bh * num_entries + first).to(tl.int64)
         token0 = entry0 // num_selected
         block = tl.load(SELECTION + batch * stride_sb + token0 * stride_st + kv_head * stride_sh
                         + entry0 % num_selected)
@@ -115,14 +116,14 @@ def _selected_partials(
         slot_row = first + m // GP
         member = m % GP
         row_ok = (slot_row < end) & (member < G)
-        entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0)
+        entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0).to(tl.int64)
         token = entry // num_selected
         pos = k_len - q_len + (token - q_start)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
 
         c = tl.arange(0, BLOCK_N)
-        rel = block * select_block_size + c                     # key position in the sequence
+        rel = block.to(tl.int64) * select_block_size + c        # key position in the sequence
         key_ok = (c < select_block_size) & (rel < k_len)
         kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
         k = tl.load(K + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
@@ -156,11 +157,11 @@ def _merge_partials(
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     """Grid (cdiv(Tq, BLOCK_T), B * Hkv, G): merge the n slots of each token, in slot order."""
-    bh = tl.program_id(1)
+    bh = tl.program_id(1).to(tl.int64)
     member = tl.program_id(2)
     batch = bh // num_kv_heads
     head = (bh % num_kv_heads) * G + member
-    token = tl.program_id(0) * BLOCK_T + tl.arange(0, BLOCK_T)
+    token = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
     t_ok = token < num_queries
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
@@ -189,9 +190,11 @@ def _merge_partials(
 
 
 def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                               select_block_size: int, scale: float):
+                               select_block_size: int, scale: float, rows: int = 64,
+                               num_warps: int = 4):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
-    (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32)."""
+    (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32). `rows` (query rows per tile, G heads x
+    BLOCK_T tokens) and `num_warps` are tuning knobs (benchmarks/sweep_selected.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads, n = k.shape[2], indices.shape[3]
     group = num_heads // num_kv_heads
@@ -199,7 +202,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
     if o.numel() == 0:
         return o, lse.fill_(float("-inf"))
-    sizes = block_sizes(group, head_dim)
+    sizes = block_sizes(group, head_dim, rows)
     block_n = max(16, triton.next_power_of_2(select_block_size))
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, k.shape[1])
     index = block_index(indices, row_seq, cu_k, select_block_size, k.shape[1], sizes.block_t)
@@ -219,7 +222,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
         G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
         BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
         **dot_modes(q.dtype),
-        num_warps=sizes.num_warps, num_stages=1,
+        num_warps=num_warps, num_stages=1,
     )
     merge_t = 32
     _merge_partials[(triton.cdiv(num_queries, merge_t), bh, group)](
