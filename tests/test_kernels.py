@@ -29,10 +29,12 @@ def poison_allocator(device):
         del junk
 
 
-def run_forward_ops(p: Problem, device):
-    """Every forward op with a Triton kernel, on p.dtype tensors; returns {name: (out, ref)}."""
+def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
+    """Every forward op with a Triton kernel, on p.dtype tensors; returns {name: (out, ref)}.
+    The oracle runs in `oracle_dtype` (float32 for long GPU cases: its own error, ~1e-6, is far
+    below every bound, and float64 would dominate the suite's time)."""
     t = p.tensors(device=device)
-    ref_t = {k: v.double() for k, v in t.items()}
+    ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
     cu_q, cu_k = p.cu_seqlens(device)
     indices = p.random_indices(device)
     results = {}
@@ -52,7 +54,7 @@ def run_forward_ops(p: Problem, device):
     gates = [t[n] for n in ("q", "q", "q", "g_cmp", "g_slc", "g_swa")]
     branches = [torch.randn_like(t["q"]) for _ in range(3)]
     out = fsa.gated_combine(*branches, *gates[3:])
-    ref = R.gated_combine(*(x.double() for x in branches + gates[3:]))
+    ref = R.gated_combine(*(x.to(oracle_dtype) for x in branches + gates[3:]))
     results["gated_combine"] = ((out, ref),)
     return results
 
@@ -86,8 +88,6 @@ def test_forward_kernels_match_oracle(p):
 @pytest.mark.parametrize("group", [1, 3, 4, 16])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
-    if dtype == torch.float32 and seqlen > 4099:
-        pytest.skip("float32 is checked up to 4099 tokens (the float64 oracle dominates the time)")
     p = Problem(batch=1, q_lens=[seqlen], k_lens=[seqlen], packed=False, num_kv_heads=2,
                 group=group, head_dim=128, compress_block_size=32, compress_stride=16,
                 select_block_size=64, num_selected_blocks=16, num_init_blocks=1,
@@ -102,4 +102,4 @@ def test_forward_kernels_packed_long():
                 head_dim=64, compress_block_size=32, compress_stride=16, select_block_size=64,
                 num_selected_blocks=16, num_init_blocks=1, num_local_blocks=2, window_size=512,
                 dtype=torch.bfloat16, seed=7)
-    check_results(p, run_forward_ops(p, "cuda"))
+    check_results(p, run_forward_ops(p, "cuda", torch.float32))
