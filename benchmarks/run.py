@@ -9,6 +9,8 @@ Every row is a median of triton.testing.do_bench on fresh random inputs. FLOPs (
   window fwd    4 * T * Hq * w * D           (full windows counted)
   compressed    4 * T * Hq * (T / d) / 2 * D (causal half)
   SDPA causal   4 * T * T / 2 * Hq * D
+  select_blocks 1.5 x compressed (each compressed key is rescored for ~1.5 blocks on average)
+  nsa fwd       selected + window + 2.5 x compressed
 """
 
 from __future__ import annotations
@@ -176,6 +178,30 @@ def bench_range_branches(b: Bench, seqlen, group):
                                                             CMP_STRIDE, scale))
 
 
+def bench_nsa_forward(b: Bench, seqlen, group):
+    """select_blocks alone, and the whole NSA forward (all three branches, selection, gate)."""
+    hq = KV_HEADS * group
+    dev, dt = b.device, b.dtype
+    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt)
+    k = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    v = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
+    kc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    vc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    gates = [torch.rand(1, seqlen, hq, device=dev, dtype=dt) for _ in range(3)]
+    scale = HEAD_DIM ** -0.5
+    _, lse = torch.ops.fsa.compressed_attention(q, kc, vc, None, None, seqlen, CMP_BLOCK, CMP_STRIDE, scale)
+    selected_flops = 4 * seqlen * hq * NUM_SELECTED * BLOCK * HEAD_DIM
+    cmp_flops = 2 * seqlen * hq * tc * HEAD_DIM
+    with torch.no_grad():
+        b.record("fsa_ops", "select_blocks", "fwd", seqlen, group, cmp_flops * 1.5,
+                 lambda: torch.ops.fsa.select_blocks(q, kc, lse, None, None, seqlen, CMP_BLOCK, CMP_STRIDE,
+                                                     BLOCK, NUM_SELECTED, 1, 2, scale))
+        b.record("fsa_ops", "nsa_attention", "fwd", seqlen, group,
+                 selected_flops + 4 * seqlen * hq * WINDOW * HEAD_DIM + 2.5 * cmp_flops,
+                 lambda: fsa_ops.nsa_attention(q, k, v, kc, vc, *gates, window_size=WINDOW))
+
+
 def fla_selected():
     try:
         from fla.ops.nsa.parallel import ParallelNSAFunction
@@ -203,6 +229,7 @@ def main(argv=None):
         for group in preset["groups"]:
             bench_selected(b, seqlen, group, args.backward)
             bench_range_branches(b, seqlen, group)
+            bench_nsa_forward(b, seqlen, group)
             bench_sdpa(b, seqlen, group, args.backward)
             if device.type == "cuda":
                 torch.cuda.empty_cache()

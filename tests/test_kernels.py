@@ -14,7 +14,7 @@ from hypothesis import given, settings
 
 import fsa_ops
 from fsa_ops import reference as R
-from fsa_ops.testing import REL_TOL, rel_error
+from fsa_ops.testing import REL_TOL, rel_error, selection_gap
 from strategies import Problem, problems
 
 pytestmark = pytest.mark.triton
@@ -50,6 +50,18 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
         o, lse = getattr(fsa, name)(*args(t))
         o_ref, lse_ref = getattr(R, name)(*args(ref_t))
         results[name] = ((o, o_ref), (lse, lse_ref))
+    # Block selection from the kernel's own compressed lse, judged by its score shortfall
+    # under the oracle's scores (near-ties may go either way).
+    lse_cmp = results["compressed_attention"][1][0]
+    poison_allocator(device)
+    indices = fsa.select_blocks(t["q"], t["k_cmp"], lse_cmp, cu_q, cu_k, p.seqlen_k,
+                                p.compress_block_size, p.compress_stride, p.select_block_size,
+                                p.num_selected_blocks, p.num_init_blocks, p.num_local_blocks,
+                                p.scale)
+    keys = R.block_selection_keys(ref_t["q"], ref_t["k_cmp"], cu_q, cu_k, p.seqlen_k,
+                                  p.compress_block_size, p.compress_stride, p.select_block_size,
+                                  p.num_init_blocks, p.num_local_blocks, p.scale)
+    results["select_blocks"] = selection_gap(indices, keys)
     poison_allocator(device)
     gates = [t[n] for n in ("q", "q", "q", "g_cmp", "g_slc", "g_swa")]
     branches = [torch.randn_like(t["q"]) for _ in range(3)]
@@ -60,6 +72,8 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
 
 
 def check_results(p: Problem, results):
+    gap = results.pop("select_blocks")
+    assert gap <= REL_TOL[p.dtype], ("select_blocks", gap)
     for name, pairs in results.items():
         (o, o_ref), *rest = pairs
         assert o.dtype == p.dtype, name

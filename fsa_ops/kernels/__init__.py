@@ -69,6 +69,21 @@ def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_blo
                                       select_block_size, scale)
 
 
+def _select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
+                   compress_stride, select_block_size, num_selected_blocks, num_init_blocks,
+                   num_local_blocks, scale):
+    args = (q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
+            compress_stride, select_block_size, num_selected_blocks, num_init_blocks,
+            num_local_blocks, scale)
+    check.check_select_blocks(*args)
+    if q.dtype == torch.float64 or cu_seqlens_q is not None:     # packed: not in the kernel yet
+        return reference.select_blocks(*args)
+    from .select_blocks import select_blocks_forward
+    return select_blocks_forward(q.contiguous(), k_cmp.contiguous(), lse.contiguous(), seqlen_k,
+                                 compress_block_size, compress_stride, select_block_size,
+                                 num_selected_blocks, num_init_blocks, num_local_blocks, scale)
+
+
 def _gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
     check.check_gates("gated_combine", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
     if o_cmp.dtype == torch.float64:
@@ -81,6 +96,7 @@ LAUNCHERS = {
     "fsa::compressed_attention": _compressed_attention,
     "fsa::window_attention": _window_attention,
     "fsa::selected_attention": _selected_attention,
+    "fsa::select_blocks": _select_blocks,
     "fsa::gated_combine": _gated_combine,
 }
 
