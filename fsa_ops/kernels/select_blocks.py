@@ -114,8 +114,10 @@ def _select_blocks_fwd(
 
 def select_blocks_forward(q, k_cmp, lse, seqlen_k: int, compress_block_size: int,
                           compress_stride: int, select_block_size: int, num_selected_blocks: int,
-                          num_init_blocks: int, num_local_blocks: int, scale: float):
-    """Batched: q [B, Tq, Hq, D], k_cmp [B, Tc, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32."""
+                          num_init_blocks: int, num_local_blocks: int, scale: float,
+                          block_b: int = 16):
+    """Batched: q [B, Tq, Hq, D], k_cmp [B, Tc, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32.
+    `block_b`: selection blocks per chunk (the running top-n is merged once per chunk)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
     group = num_heads // num_kv_heads
@@ -134,7 +136,7 @@ def select_blocks_forward(q, k_cmp, lse, seqlen_k: int, compress_block_size: int
         num_queries, seqlen_k, k_cmp.shape[1], num_kv_heads, scale * LOG2E,
         compress_block_size, compress_stride, select_block_size, num_selected_blocks,
         num_init_blocks, num_local_blocks,
-        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t, BLOCK_B=16,
+        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t, BLOCK_B=block_b,
         BLOCK_D=sizes.block_d, K_PER=k_per, NP=triton.next_power_of_2(num_selected_blocks),
         **dot_modes(q.dtype), num_warps=4,
     )
