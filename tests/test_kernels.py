@@ -97,10 +97,13 @@ def test_forward_kernels_match_oracle(p):
     check_results(p, run_forward_ops(p, DEVICE))
 
 
+LONG_CASES = [(t, g, dt) for t in (1000, 4099) for g in (1, 3, 4, 16)
+              for dt in (torch.bfloat16, torch.float16, torch.float32)]
+LONG_CASES += [(16384, g, torch.bfloat16) for g in (1, 3, 4, 16)]
+
+
 @pytest.mark.cuda
-@pytest.mark.parametrize("seqlen", [1000, 4099, 16384])
-@pytest.mark.parametrize("group", [1, 3, 4, 16])
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+@pytest.mark.parametrize("seqlen,group,dtype", LONG_CASES)
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
     p = Problem(batch=1, q_lens=[seqlen], k_lens=[seqlen], packed=False, num_kv_heads=2,
                 group=group, head_dim=128, compress_block_size=32, compress_stride=16,
