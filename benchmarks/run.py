@@ -158,15 +158,21 @@ def bench_sdpa(b: Bench, seqlen, group, with_backward):
                  fwd_bwd(fn, (q, k, v)))
 
 
-def bench_range_branches(b: Bench, seqlen, group):
+def branch_inputs(b: Bench, seqlen, group):
+    """Fresh random q [1, T, Hq, D], k, v [1, T, Hkv, D], k_cmp, v_cmp [1, Tc, Hkv, D]."""
     hq = KV_HEADS * group
     dev, dt = b.device, b.dtype
-    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt)
-    k = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
-    v = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
     tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
-    kc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
-    vc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
+    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt)
+    k, v = (torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt) for _ in range(2))
+    kc, vc = (torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt) for _ in range(2))
+    return q, k, v, kc, vc
+
+
+def bench_range_branches(b: Bench, seqlen, group):
+    hq = KV_HEADS * group
+    q, k, v, kc, vc = branch_inputs(b, seqlen, group)
+    tc = kc.shape[1]
     scale = HEAD_DIM ** -0.5
     with torch.no_grad():
         b.record("fsa_ops", "window_attention", "fwd", seqlen, group,
@@ -181,14 +187,9 @@ def bench_range_branches(b: Bench, seqlen, group):
 def bench_nsa_forward(b: Bench, seqlen, group):
     """select_blocks alone, and the whole NSA forward (all three branches, selection, gate)."""
     hq = KV_HEADS * group
-    dev, dt = b.device, b.dtype
-    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt)
-    k = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
-    v = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
-    tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
-    kc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
-    vc = torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt)
-    gates = [torch.rand(1, seqlen, hq, device=dev, dtype=dt) for _ in range(3)]
+    q, k, v, kc, vc = branch_inputs(b, seqlen, group)
+    tc = kc.shape[1]
+    gates = [torch.rand(1, seqlen, hq, device=b.device, dtype=b.dtype) for _ in range(3)]
     scale = HEAD_DIM ** -0.5
     _, lse = torch.ops.fsa.compressed_attention(q, kc, vc, None, None, seqlen, CMP_BLOCK, CMP_STRIDE, scale)
     selected_flops = 4 * seqlen * hq * NUM_SELECTED * BLOCK * HEAD_DIM

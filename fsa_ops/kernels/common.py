@@ -67,3 +67,20 @@ def sequence_tables(q: torch.Tensor, cu_seqlens_q, cu_seqlens_k, seqlen_k: int):
     last_seq = max(cu_seqlens_q.shape[0] - 2, 0)
     return (row_seq.clamp_(max=last_seq).to(torch.int32), cu_seqlens_q.contiguous(),
             cu_seqlens_k.contiguous())
+
+
+@triton.jit
+def gqa_tile(num_queries, num_kv_heads, G: tl.constexpr, GP: tl.constexpr, BLOCK_T: tl.constexpr):
+    """The program's (batch, kv head) and its query rows, for grids (cdiv(Tq, BLOCK_T), B * Hkv).
+
+    Row m of the [BLOCK_T * GP] tile is token pid0 * BLOCK_T + m // GP, query head
+    kv_head * G + m % GP; rows past Tq or past the G heads are not `row_ok`. Offsets are int64:
+    B * T * H * D may exceed 2**31.
+    """
+    batch = tl.program_id(1).to(tl.int64) // num_kv_heads
+    kv_head = tl.program_id(1) % num_kv_heads
+    m = tl.arange(0, BLOCK_T * GP)
+    token = tl.program_id(0).to(tl.int64) * BLOCK_T + m // GP
+    member = m % GP
+    row_ok = (token < num_queries) & (member < G)
+    return batch, kv_head, token, kv_head * G + member, row_ok

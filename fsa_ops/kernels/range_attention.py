@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import MODE_WINDOW, block_sizes, dot, sequence_tables, dot_modes
+from .common import MODE_WINDOW, block_sizes, dot, dot_modes, gqa_tile, sequence_tables
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -38,17 +38,7 @@ def _range_attention_fwd(
     """Q [B, Tq, Hq, D], K/V [B, rows, Hkv, D] (keys, or compressed keys), O like Q,
     LSE [B, Tq, Hq] float32 (natural log). Grid: (cdiv(Tq, BLOCK_T), B * Hkv)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
-    # Offsets are int64 throughout: B * T * H * D may exceed 2**31.
-    pid_t = tl.program_id(0).to(tl.int64)
-    batch = tl.program_id(1).to(tl.int64) // num_kv_heads
-    kv_head = tl.program_id(1) % num_kv_heads
-
-    # Rows of the tile: token t = first + m // GP, query head kv_head * G + m % GP.
-    m = tl.arange(0, BLOCK_M)
-    token = pid_t * BLOCK_T + m // GP
-    member = m % GP
-    row_ok = (token < num_queries) & (member < G)
-    head = kv_head * G + member
+    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
 

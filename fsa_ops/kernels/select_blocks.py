@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import block_sizes, dot, dot_modes
+from .common import block_sizes, dot, dot_modes, gqa_tile
 
 LOG2E = 1.4426950408889634
 
@@ -38,17 +38,9 @@ def _select_blocks_fwd(
 ):
     """Q [B, Tq, Hq, D], K_CMP [B, Tc, Hkv, D], LSE [B, Tq, Hq] fp32 (natural log),
     OUT [B, Tq, Hkv, n] int32. Grid (cdiv(Tq, BLOCK_T), B * Hkv)."""
-    BLOCK_M: tl.constexpr = BLOCK_T * GP
     NEVER: tl.constexpr = 2147483647
+    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
     pid_t = tl.program_id(0).to(tl.int64)
-    batch = tl.program_id(1).to(tl.int64) // num_kv_heads
-    kv_head = tl.program_id(1) % num_kv_heads
-
-    m = tl.arange(0, BLOCK_M)
-    token = pid_t * BLOCK_T + m // GP
-    member = m % GP
-    row_ok = (token < num_queries) & (member < G)
-    head = kv_head * G + member
     pos = seqlen_k - num_queries + token
     d = tl.arange(0, BLOCK_D)
     q = tl.load(Q + batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :],
