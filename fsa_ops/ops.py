@@ -109,7 +109,7 @@ def compressed_attention_backward(do: Tensor, q: Tensor, k_cmp: Tensor, v_cmp: T
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                      compress_block_size, compress_stride, scale, op=op)
     check.check_grad_output(op, do, o, lse, q)
-    return reference.compressed_attention_backward(do.contiguous(), q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
+    return reference.compressed_attention_backward(do, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
                                                    seqlen_k, compress_block_size, compress_stride,
                                                    scale)
 
@@ -164,19 +164,22 @@ def _save_attention(num_tensors: int):
 
 def _compressed_attention_grad(ctx, do, _dlse):
     q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
-    grads = torch.ops.fsa.compressed_attention_backward(do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments)
+    grads = torch.ops.fsa.compressed_attention_backward(
+        do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments)
     return (*grads, None, None, None, None, None, None)
 
 
 def _selected_attention_grad(ctx, do, _dlse):
     q, k, v, indices, o, lse = ctx.saved_tensors
-    grads = torch.ops.fsa.selected_attention_backward(do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments)
+    grads = torch.ops.fsa.selected_attention_backward(
+        do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments)
     return (*grads, None, None, None, None, None)
 
 
 def _window_attention_grad(ctx, do, _dlse):
     q, k, v, o, lse = ctx.saved_tensors
-    grads = torch.ops.fsa.window_attention_backward(do.contiguous(), q, k, v, o, lse, *ctx.arguments)
+    grads = torch.ops.fsa.window_attention_backward(
+        do.contiguous(), q, k, v, o, lse, *ctx.arguments)
     return (*grads, None, None, None, None)
 
 

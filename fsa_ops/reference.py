@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 # Elements of the largest per-chunk intermediate: 64 MiB in float64 on a CPU, 8x that on a GPU.
-_CHUNK_ELEMENTS = {"cpu": 1 << 23}
+_CHUNK_ELEMENTS_CPU = 1 << 23
 _CHUNK_ELEMENTS_ACCELERATOR = 1 << 26
 
 
@@ -102,7 +102,8 @@ class _Chunk(NamedTuple):
 def _query_chunks(seq: _Sequence, keys_per_query: int, heads: int, width: int, device):
     """Split a sequence's queries so that N * heads * keys_per_query * width stays bounded."""
     per_query = max(1, heads * max(keys_per_query, 1) * width)
-    budget = _CHUNK_ELEMENTS.get(torch.device(device).type, _CHUNK_ELEMENTS_ACCELERATOR)
+    cpu = torch.device(device).type == "cpu"
+    budget = _CHUNK_ELEMENTS_CPU if cpu else _CHUNK_ELEMENTS_ACCELERATOR
     size = max(1, budget // per_query)
     for t0 in range(0, seq.q_len, size):
         t1 = min(seq.q_len, t0 + size)
