@@ -11,6 +11,7 @@ Every row is a median of triton.testing.do_bench on fresh random inputs. FLOPs (
   SDPA causal   4 * T * T / 2 * Hq * D
   select_blocks 1.5 x compressed (each compressed key is rescored for ~1.5 blocks on average)
   nsa fwd       selected + window + 2.5 x compressed
+  fwd+bwd       3.5 x fwd for every row
 """
 
 from __future__ import annotations
@@ -99,10 +100,15 @@ class Bench:
 
 
 def fwd_bwd(fn, inputs):
+    """Forward then backward of fn's (first) output against a fixed random upstream gradient."""
+    grad = []
+
     def run():
         out = fn()
         out = out[0] if isinstance(out, tuple) else out
-        torch.autograd.grad(out, inputs, torch.ones_like(out))
+        if not grad:
+            grad.append(torch.randn_like(out))
+        torch.autograd.grad(out, inputs, grad[0])
     return run
 
 
@@ -123,7 +129,7 @@ def bench_selected(b: Bench, seqlen, group, with_backward):
         b.record("fsa_ops", "selected_attention", "fwd", seqlen, group, flops, ours)
     if with_backward:
         b.record("fsa_ops", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
-                 fwd_bwd(ours, (q, k, v)), note="backward: reference (no Triton backward yet)")
+                 fwd_bwd(ours, (q, k, v)))
 
     fla = fla_selected()
     if fla is not None and b.cuda:
@@ -158,38 +164,43 @@ def bench_sdpa(b: Bench, seqlen, group, with_backward):
                  fwd_bwd(fn, (q, k, v)))
 
 
-def branch_inputs(b: Bench, seqlen, group):
+def branch_inputs(b: Bench, seqlen, group, requires_grad=False):
     """Fresh random q [1, T, Hq, D], k, v [1, T, Hkv, D], k_cmp, v_cmp [1, Tc, Hkv, D]."""
     hq = KV_HEADS * group
-    dev, dt = b.device, b.dtype
     tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
-    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt)
-    k, v = (torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt) for _ in range(2))
-    kc, vc = (torch.randn(1, tc, KV_HEADS, HEAD_DIM, device=dev, dtype=dt) for _ in range(2))
-    return q, k, v, kc, vc
+
+    def rand(*shape):
+        return torch.randn(shape, device=b.device, dtype=b.dtype, requires_grad=requires_grad)
+    return (rand(1, seqlen, hq, HEAD_DIM), rand(1, seqlen, KV_HEADS, HEAD_DIM),
+            rand(1, seqlen, KV_HEADS, HEAD_DIM), rand(1, tc, KV_HEADS, HEAD_DIM),
+            rand(1, tc, KV_HEADS, HEAD_DIM))
 
 
-def bench_range_branches(b: Bench, seqlen, group):
+def bench_range_branches(b: Bench, seqlen, group, with_backward):
     hq = KV_HEADS * group
-    q, k, v, kc, vc = branch_inputs(b, seqlen, group)
+    q, k, v, kc, vc = branch_inputs(b, seqlen, group, requires_grad=True)
     tc = kc.shape[1]
     scale = HEAD_DIM ** -0.5
-    with torch.no_grad():
-        b.record("fsa_ops", "window_attention", "fwd", seqlen, group,
-                 4 * seqlen * hq * WINDOW * HEAD_DIM,
-                 lambda: torch.ops.fsa.window_attention(q, k, v, None, None, WINDOW, scale))
-        b.record("fsa_ops", "compressed_attention", "fwd", seqlen, group,
-                 2 * seqlen * hq * tc * HEAD_DIM,
-                 lambda: torch.ops.fsa.compressed_attention(q, kc, vc, None, None, seqlen, CMP_BLOCK,
-                                                            CMP_STRIDE, scale))
+    window = lambda: torch.ops.fsa.window_attention(q, k, v, None, None, WINDOW, scale)  # noqa: E731
+    compressed = lambda: torch.ops.fsa.compressed_attention(  # noqa: E731
+        q, kc, vc, None, None, seqlen, CMP_BLOCK, CMP_STRIDE, scale)
+    for op, fn, flops, inputs in (
+            ("window_attention", window, 4 * seqlen * hq * WINDOW * HEAD_DIM, (q, k, v)),
+            ("compressed_attention", compressed, 2 * seqlen * hq * tc * HEAD_DIM, (q, kc, vc))):
+        with torch.no_grad():
+            b.record("fsa_ops", op, "fwd", seqlen, group, flops, fn)
+        if with_backward:
+            b.record("fsa_ops", op, "fwdbwd", seqlen, group, 3.5 * flops, fwd_bwd(fn, inputs))
 
 
-def bench_nsa_forward(b: Bench, seqlen, group):
-    """select_blocks alone, and the whole NSA forward (all three branches, selection, gate)."""
+def bench_nsa(b: Bench, seqlen, group, with_backward):
+    """select_blocks alone, and the whole NSA attention (all three branches, selection, gate),
+    forward and forward+backward."""
     hq = KV_HEADS * group
-    q, k, v, kc, vc = branch_inputs(b, seqlen, group)
+    q, k, v, kc, vc = branch_inputs(b, seqlen, group, requires_grad=True)
     tc = kc.shape[1]
-    gates = [torch.rand(1, seqlen, hq, device=b.device, dtype=b.dtype) for _ in range(3)]
+    gates = [torch.rand(1, seqlen, hq, device=b.device, dtype=b.dtype, requires_grad=True)
+             for _ in range(3)]
     scale = HEAD_DIM ** -0.5
     _, lse = torch.ops.fsa.compressed_attention(q, kc, vc, None, None, seqlen, CMP_BLOCK, CMP_STRIDE, scale)
     selected_flops = 4 * seqlen * hq * NUM_SELECTED * BLOCK * HEAD_DIM
@@ -198,9 +209,13 @@ def bench_nsa_forward(b: Bench, seqlen, group):
         b.record("fsa_ops", "select_blocks", "fwd", seqlen, group, cmp_flops * 1.5,
                  lambda: torch.ops.fsa.select_blocks(q, kc, lse, None, None, seqlen, CMP_BLOCK, CMP_STRIDE,
                                                      BLOCK, NUM_SELECTED, 1, 2, scale))
-        b.record("fsa_ops", "nsa_attention", "fwd", seqlen, group,
-                 selected_flops + 4 * seqlen * hq * WINDOW * HEAD_DIM + 2.5 * cmp_flops,
-                 lambda: fsa_ops.nsa_attention(q, k, v, kc, vc, *gates, window_size=WINDOW))
+        nsa_flops = selected_flops + 4 * seqlen * hq * WINDOW * HEAD_DIM + 2.5 * cmp_flops
+        nsa = lambda: fsa_ops.nsa_attention(q, k, v, kc, vc, *gates, window_size=WINDOW)  # noqa: E731
+        b.record("fsa_ops", "nsa_attention", "fwd", seqlen, group, nsa_flops, nsa)
+    if with_backward:
+        # Backward FLOPs: 2.5x the attention branches' forward (select_blocks has none).
+        b.record("fsa_ops", "nsa_attention", "fwdbwd", seqlen, group, 3.5 * nsa_flops,
+                 fwd_bwd(nsa, (q, k, v, kc, vc, *gates)))
 
 
 def fla_selected():
@@ -215,7 +230,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/<gpu>)")
-    parser.add_argument("--backward", action="store_true", help="also time forward+backward")
+    parser.add_argument("--forward-only", action="store_true", help="skip forward+backward rows")
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -228,10 +243,11 @@ def main(argv=None):
     print(f"fsa_ops {fsa_ops.__version__} on {gpu}: kernels={'triton' if fsa_ops.kernels_available(device) else 'reference'}")
     for seqlen in preset["seqlens"]:
         for group in preset["groups"]:
-            bench_selected(b, seqlen, group, args.backward)
-            bench_range_branches(b, seqlen, group)
-            bench_nsa_forward(b, seqlen, group)
-            bench_sdpa(b, seqlen, group, args.backward)
+            with_backward = not args.forward_only
+            bench_selected(b, seqlen, group, with_backward)
+            bench_range_branches(b, seqlen, group, with_backward)
+            bench_nsa(b, seqlen, group, with_backward)
+            bench_sdpa(b, seqlen, group, with_backward)
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 

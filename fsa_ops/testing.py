@@ -20,12 +20,13 @@ REL_TOL = {
 }
 
 
-def rel_error(out: Tensor, ref: Tensor) -> float:
-    """‖out − ref‖ / ‖ref‖ in float64 (0 when both are 0); NaN or Inf anywhere gives inf."""
+def rel_error(out: Tensor, ref: Tensor, floor: float = 0.0) -> float:
+    """‖out − ref‖ / max(‖ref‖, floor) in float64 (0 when both are 0); NaN or Inf anywhere
+    gives inf. `floor` is for sums that cancel (see attention_gradient_floors)."""
     out, ref = out.detach().double().cpu(), ref.detach().double().cpu()
     if not torch.isfinite(out).all():
         return float("inf")
-    num, den = (out - ref).norm().item(), ref.norm().item()
+    num, den = (out - ref).norm().item(), max(ref.norm().item(), floor)
     if den == 0.0:
         return num
     return num / den
@@ -39,6 +40,25 @@ def assert_close(out: Tensor, ref: Tensor, dtype: torch.dtype, what: str = "outp
     if not err <= REL_TOL[dtype]:
         raise AssertionError(f"{what}: relative error {err:.3e} > {REL_TOL[dtype]:.0e} ({dtype})")
     return err
+
+
+def attention_gradient_floors(forward, backward, inputs, args, do, scale: float):
+    """Norms of the terms of dq and dk that cancel, for comparing gradients (dv has none).
+
+    dq_i = scale * sum_j p_ij (dp_ij - delta_i) k_j with delta_i = do_i . o_i: when a query sees
+    one key, or its keys agree, the two parts cancel and ‖dq‖ says nothing about the rounding
+    of its terms (a bf16 o alone shifts delta by ~4e-3 of itself). The delta part is
+    scale * delta_i * (attention of q over the keys with the keys as values); dk's is
+    scale * sum_i p_ij delta_i q_i, the dv of an upstream gradient delta_i q_i. Their norms are
+    the natural floor of a relative error. forward/backward: a reference attention op and its
+    backward; inputs (q, keys, values[, indices]) and args as the op takes them, float64.
+    """
+    q, keys = inputs[0], inputs[1]
+    o, _ = forward(*inputs, *args)
+    delta = (do * o).sum(-1, keepdim=True)
+    mean_key, _ = forward(q, keys, keys, *inputs[3:], *args)
+    dk_term = backward(delta * q, *inputs, *args)[2]
+    return (scale * (delta * mean_key).norm().item(), scale * dk_term.norm().item(), 0.0)
 
 
 def selection_gap(indices: Tensor, keys: Tensor) -> float:

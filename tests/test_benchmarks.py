@@ -19,6 +19,8 @@ def test_smoke_preset_writes_spec_rows(tmp_path):
     assert {("fsa_ops", "selected_attention"), ("fsa_ops", "window_attention"),
             ("fsa_ops", "compressed_attention"), ("fsa_ops", "select_blocks"),
             ("fsa_ops", "nsa_attention"), ("sdpa", "full_causal_attention")} <= ops
+    assert {("fsa_ops", "nsa_attention", "fwdbwd"), ("sdpa", "full_causal_attention", "fwdbwd")} <= {
+        (r["system"], r["op"], r["direction"]) for r in rows}
     for row in rows:
         assert ROW_KEYS <= set(row)
         assert row["system"] in {"fsa_ops", "fla", "flex", "sdpa"}

@@ -1,4 +1,4 @@
-"""The Triton forward kernels against the float64 oracle.
+"""The Triton kernels, forward and backward, against the float64 oracle.
 
 Runs where Triton runs: on a CUDA GPU, or on the CPU through the interpreter when the suite is
 started with TRITON_INTERPRET=1 (then the ops' CPU kernels are the Triton launchers).
@@ -14,8 +14,13 @@ from hypothesis import given, settings
 
 import fsa_ops
 from fsa_ops import reference as R
-from fsa_ops.testing import REL_TOL, rel_error, selection_gap
+from fsa_ops.testing import REL_TOL, attention_gradient_floors, rel_error, selection_gap
 from strategies import Problem, problems
+
+try:
+    from fsa_ops.kernels.selected_attention import selected_attention_backward
+except ImportError:          # no Triton: the module's tests are skipped anyway
+    selected_attention_backward = None
 
 pytestmark = pytest.mark.triton
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -29,6 +34,20 @@ def poison_allocator(device):
         del junk
 
 
+def attention_calls(p: Problem, indices, cu_q, cu_k):
+    """name -> function of a tensor dict giving (the op's tensor inputs, its other arguments):
+    op(*inputs, *args) and op_backward(do, *inputs, o, lse, *args)."""
+    return {
+        "compressed_attention": lambda x: ((x["q"], x["k_cmp"], x["v_cmp"]),
+                                           (cu_q, cu_k, p.seqlen_k, p.compress_block_size,
+                                            p.compress_stride, p.scale)),
+        "window_attention": lambda x: ((x["q"], x["k"], x["v"]),
+                                       (cu_q, cu_k, p.window_size, p.scale)),
+        "selected_attention": lambda x: ((x["q"], x["k"], x["v"], indices),
+                                         (cu_q, cu_k, p.select_block_size, p.scale)),
+    }
+
+
 def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
     """Every forward op with a Triton kernel, on p.dtype tensors; returns {name: (out, ref)}.
     The oracle runs in `oracle_dtype` (float32 for long GPU cases: its own error, ~1e-6, is far
@@ -38,17 +57,12 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
     cu_q, cu_k = p.cu_seqlens(device)
     indices = p.random_indices(device)
     results = {}
-    calls = {
-        "compressed_attention": lambda x: (x["q"], x["k_cmp"], x["v_cmp"], cu_q, cu_k, p.seqlen_k,
-                                           p.compress_block_size, p.compress_stride, p.scale),
-        "window_attention": lambda x: (x["q"], x["k"], x["v"], cu_q, cu_k, p.window_size, p.scale),
-        "selected_attention": lambda x: (x["q"], x["k"], x["v"], indices, cu_q, cu_k,
-                                         p.select_block_size, p.scale),
-    }
-    for name, args in calls.items():
+    for name, call in attention_calls(p, indices, cu_q, cu_k).items():
         poison_allocator(device)
-        o, lse = getattr(fsa, name)(*args(t))
-        o_ref, lse_ref = getattr(R, name)(*args(ref_t))
+        inputs, args = call(t)
+        ref_inputs, ref_args = call(ref_t)
+        o, lse = getattr(fsa, name)(*inputs, *args)
+        o_ref, lse_ref = getattr(R, name)(*ref_inputs, *ref_args)
         results[name] = ((o, o_ref), (lse, lse_ref))
     # Block selection from the kernel's own compressed lse, judged by its score shortfall
     # under the oracle's scores (near-ties may go either way).
@@ -69,6 +83,52 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
     ref = R.gated_combine(*(x.to(oracle_dtype) for x in branches + gates[3:]))
     results["gated_combine"] = ((out, ref),)
     return results
+
+
+def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64):
+    """Every backward op on p.dtype tensors (o and lse from the kernels' own forward, a random
+    upstream gradient), against the oracle's backward: {name: [(grad, ref), ...]}. The
+    selected backward also runs with one tile per chunk, so blocks picked by several tiles
+    take the chunk-reduction path even at small T."""
+    t = p.tensors(device=device)
+    ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
+    cu_q, cu_k = p.cu_seqlens(device)
+    indices = p.random_indices(device)
+    gen = torch.Generator().manual_seed(p.seed + 2)
+    results = {}
+    for name, call in attention_calls(p, indices, cu_q, cu_k).items():
+        inputs, args = call(t)
+        o, lse = getattr(fsa, name)(*inputs, *args)
+        do = torch.randn(o.shape, generator=gen).to(device=device, dtype=p.dtype)
+        poison_allocator(device)
+        grads = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
+        ref_inputs, ref_args = call(ref_t)
+        ref_do = do.to(oracle_dtype)
+        refs = getattr(R, name + "_backward")(ref_do, *ref_inputs, *ref_args)
+        floors = attention_gradient_floors(getattr(R, name), getattr(R, name + "_backward"),
+                                           ref_inputs, ref_args, ref_do, p.scale)
+        refs = list(zip(refs, floors))
+        results[name] = list(zip(grads, refs))
+        if name == "selected_attention":
+            poison_allocator(device)
+            chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1)
+            results[name + " (chunk per tile)"] = list(zip(chunked, refs))
+    poison_allocator(device)
+    branches = [torch.randn(t["q"].shape, generator=gen).to(device, p.dtype) for _ in range(4)]
+    gates = [t["g_cmp"], t["g_slc"], t["g_swa"]]
+    grads = fsa.gated_combine_backward(branches[3], *branches[:3], *gates)
+    refs = R.gated_combine_backward(*(x.to(oracle_dtype) for x in [branches[3], *branches[:3], *gates]))
+    results["gated_combine"] = list(zip(grads, [(r, 0.0) for r in refs]))
+    return results
+
+
+def check_backward(p: Problem, results):
+    for name, pairs in results.items():
+        for which, (grad, (ref, floor)) in zip(("dq", "dk", "dv", "d g_cmp", "d g_slc", "d g_swa"),
+                                               pairs):
+            assert grad.dtype == p.dtype and grad.shape == ref.shape, (name, which)
+            err = rel_error(grad, ref, floor)
+            assert err <= REL_TOL[p.dtype], (name, which, err)
 
 
 def check_results(p: Problem, results):
@@ -97,26 +157,71 @@ def test_forward_kernels_match_oracle(p):
     check_results(p, run_forward_ops(p, DEVICE))
 
 
+@given(problems(max_len=80 if DEVICE == "cpu" else 300,
+                head_dims=(16, 32) if DEVICE == "cpu" else (16, 64, 80, 128, 256)))
+def test_backward_kernels_match_oracle(p):
+    check_backward(p, run_backward_ops(p, DEVICE))
+
+
+def long_problem(seqlen, group, dtype, seed=0):
+    return Problem(batch=1, q_lens=[seqlen], k_lens=[seqlen], packed=False, num_kv_heads=2,
+                   group=group, head_dim=128, compress_block_size=32, compress_stride=16,
+                   select_block_size=64, num_selected_blocks=16, num_init_blocks=1,
+                   num_local_blocks=2, window_size=512, dtype=dtype, seed=seed or seqlen + group)
+
+
+def packed_long_problem():
+    lens = [5000, 1, 0, 3333, 7777]
+    return Problem(batch=1, q_lens=lens, k_lens=lens, packed=True, num_kv_heads=4, group=5,
+                   head_dim=64, compress_block_size=32, compress_stride=16, select_block_size=64,
+                   num_selected_blocks=16, num_init_blocks=1, num_local_blocks=2, window_size=512,
+                   dtype=torch.bfloat16, seed=7)
+
+
 LONG_CASES = [(t, g, dt) for t in (1000, 4099) for g in (1, 3, 4, 16)
               for dt in (torch.bfloat16, torch.float16, torch.float32)]
 LONG_CASES += [(16384, g, torch.bfloat16) for g in (1, 3, 4, 16)]
+BACKWARD_LONG_CASES = [(t, g, dt) for t in (1000, 4099) for g in (1, 4, 16)
+                       for dt in (torch.bfloat16, torch.float16, torch.float32)]
+BACKWARD_LONG_CASES += [(16384, 4, torch.bfloat16)]
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("seqlen,group,dtype", LONG_CASES)
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
-    p = Problem(batch=1, q_lens=[seqlen], k_lens=[seqlen], packed=False, num_kv_heads=2,
-                group=group, head_dim=128, compress_block_size=32, compress_stride=16,
-                select_block_size=64, num_selected_blocks=16, num_init_blocks=1,
-                num_local_blocks=2, window_size=512, dtype=dtype, seed=seqlen + group)
+    p = long_problem(seqlen, group, dtype)
     check_results(p, run_forward_ops(p, "cuda", torch.float32))
 
 
 @pytest.mark.cuda
-def test_forward_kernels_packed_long():
-    lens = [5000, 1, 0, 3333, 7777]
-    p = Problem(batch=1, q_lens=lens, k_lens=lens, packed=True, num_kv_heads=4, group=5,
-                head_dim=64, compress_block_size=32, compress_stride=16, select_block_size=64,
-                num_selected_blocks=16, num_init_blocks=1, num_local_blocks=2, window_size=512,
-                dtype=torch.bfloat16, seed=7)
+@pytest.mark.parametrize("seqlen,group,dtype", BACKWARD_LONG_CASES)
+def test_backward_kernels_long_sequences(seqlen, group, dtype):
+    p = long_problem(seqlen, group, dtype)
+    check_backward(p, run_backward_ops(p, "cuda", torch.float32))
+
+
+@pytest.mark.cuda
+def test_kernels_packed_long():
+    p = packed_long_problem()
     check_results(p, run_forward_ops(p, "cuda", torch.float32))
+    check_backward(p, run_backward_ops(p, "cuda", torch.float32))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("packed", [False, True])
+def test_backward_is_bitwise_deterministic(packed):
+    """Same inputs, same gradients, bit for bit: no atomics anywhere in the backward."""
+    p = packed_long_problem() if packed else long_problem(8192, 4, torch.bfloat16, seed=11)
+    t = p.tensors(device="cuda")
+    cu_q, cu_k = p.cu_seqlens("cuda")
+    indices = p.random_indices("cuda")
+    for name, call in attention_calls(p, indices, cu_q, cu_k).items():
+        inputs, args = call(t)
+        o, lse = getattr(fsa, name)(*inputs, *args)
+        do = torch.randn_like(o)
+        first = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
+        for _ in range(3):
+            poison_allocator("cuda")
+            again = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
+            for a, b in zip(first, again):
+                assert torch.equal(a, b), name

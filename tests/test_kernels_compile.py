@@ -11,14 +11,21 @@ triton = pytest.importorskip("triton")
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-from fsa_ops.kernels.gated_combine import _gated_combine_fwd  # noqa: E402
-from fsa_ops.kernels.range_attention import _range_attention_fwd  # noqa: E402
+from fsa_ops.kernels.common import _row_dot  # noqa: E402
+from fsa_ops.kernels.gated_combine import _gated_combine_bwd, _gated_combine_fwd  # noqa: E402
+from fsa_ops.kernels.range_attention import (  # noqa: E402
+    _range_attention_bwd_dkdv, _range_attention_bwd_dq, _range_attention_fwd)
 from fsa_ops.kernels.select_blocks import _select_blocks_fwd  # noqa: E402
-from fsa_ops.kernels.selected_attention import _merge_partials, _selected_partials  # noqa: E402
+from fsa_ops.kernels.selected_attention import (  # noqa: E402
+    _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
+    _selected_partials)
 
-FLOAT_POINTERS = {"LSE", "LSE_PART"}
+FLOAT_POINTERS = {"LSE", "LSE_PART", "DELTA", "DK_PART", "DV_PART"}
+FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
-INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "TILE_GROUP", "TILE_FIRST"}
+INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "TILE_GROUP",
+                "TILE_FIRST", "KEY_SEQ", "CHUNK_GROUP", "CHUNK_FIRST", "CHUNK_END", "GROUP_SEQ",
+                "GROUP_BLOCK"}
 
 
 def signature(kernel, constexprs, dtype):
@@ -26,7 +33,7 @@ def signature(kernel, constexprs, dtype):
     for name in kernel.arg_names:
         if name in constexprs:
             sig[name] = "constexpr"
-        elif name in FLOAT_POINTERS:
+        elif name in FLOAT_POINTERS or name in FLOAT_OUTPUTS.get(kernel.__name__, ()):
             sig[name] = "*fp32"
         elif name in INT_POINTERS or name in INT_OUTPUTS.get(kernel.__name__, ()):
             sig[name] = "*i32"
@@ -39,7 +46,26 @@ def signature(kernel, constexprs, dtype):
     return sig
 
 
+def row_tiled(g, d, **extra):
+    """Constexprs of a kernel tiled like range_attention (G heads x BLOCK_T tokens)."""
+    gp = triton.next_power_of_2(g)
+    return dict(G=g, GP=gp, HEAD_DIM=d, BLOCK_T=max(1, 64 // gp), BLOCK_D=triton.next_power_of_2(d),
+                UPCAST=False, IEEE=False, **extra)
+
+
+# Backward kernels take ~10 s each to compile on a 2-core CI machine: a few shapes each.
 CASES = [
+    (kernel, row_tiled(g, d, MODE=mode, BLOCK_N=bn))
+    for kernel in (_range_attention_bwd_dkdv, _range_attention_bwd_dq)
+    for mode, g, d, bn in ((0, 1, 128, 64), (1, 5, 256, 32))
+] + [
+    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64)),
+] + [
+    (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128)),
+    (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128)),
+    (_gated_combine_bwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
+    (_row_dot, dict(HEAD_DIM=80, BLOCK_R=32, BLOCK_D=128)),
+] + [
     (_range_attention_fwd, dict(MODE=mode, G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                                 BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), BLOCK_N=64,
                                 BLOCK_D=triton.next_power_of_2(d), UPCAST=False, IEEE=False))

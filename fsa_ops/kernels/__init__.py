@@ -1,9 +1,9 @@
 """Triton kernels for the `torch.ops.fsa` ops, registered per device.
 
-On CUDA the forward ops run these kernels; with TRITON_INTERPRET=1 (set before importing
-fsa_ops) they are the CPU kernels too, so CPU-only CI exercises their logic. Each launcher
-validates exactly as the reference path does; float64 inputs, which Triton's matrix units do
-not take, go to the reference. The backward ops still run the reference everywhere.
+On CUDA every op, forward and backward, runs these kernels; with TRITON_INTERPRET=1 (set
+before importing fsa_ops) they are the CPU kernels too, so CPU-only CI exercises their logic.
+Each launcher validates exactly as the reference path does; float64 inputs, which Triton's
+matrix units do not take, go to the reference.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ try:
     import triton  # noqa: F401
 except ImportError:            # no Triton: every device keeps the reference
     triton = None
+else:
+    from . import gated_combine, range_attention, select_blocks, selected_attention
+    from .common import MODE_COMPRESSED, MODE_WINDOW
 
 _REGISTERED: set[str] = set()
 
@@ -33,6 +36,14 @@ def _devices() -> list[str]:
     return ["cuda"] + (["cpu"] if os.environ.get("TRITON_INTERPRET") == "1" else [])
 
 
+def _dense(*tensors):
+    return [x.contiguous() for x in tensors]
+
+
+# ---------------------------------------------------------------------------------------------
+# Forward
+# ---------------------------------------------------------------------------------------------
+
 def _compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                           compress_block_size, compress_stride, scale):
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
@@ -41,20 +52,18 @@ def _compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
     if q.dtype == torch.float64:
         return reference.compressed_attention(q, k_cmp, v_cmp, *args, compress_block_size,
                                               compress_stride, scale)
-    from .common import MODE_COMPRESSED
-    from .range_attention import range_attention_forward
-    return range_attention_forward(q.contiguous(), k_cmp.contiguous(), v_cmp.contiguous(), *args,
-                                   MODE_COMPRESSED, 0, compress_block_size, compress_stride, scale)
+    return range_attention.range_attention_forward(
+        *_dense(q, k_cmp, v_cmp), *args, MODE_COMPRESSED, 0, compress_block_size,
+        compress_stride, scale)
 
 
 def _window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale):
     check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
     if q.dtype == torch.float64:
         return reference.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
-    from .common import MODE_WINDOW
-    from .range_attention import range_attention_forward
-    return range_attention_forward(q.contiguous(), k.contiguous(), v.contiguous(), cu_seqlens_q,
-                                   cu_seqlens_k, k.shape[1], MODE_WINDOW, window_size, 1, 1, scale)
+    return range_attention.range_attention_forward(
+        *_dense(q, k, v), cu_seqlens_q, cu_seqlens_k, k.shape[1], MODE_WINDOW, window_size, 1, 1,
+        scale)
 
 
 def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale):
@@ -63,10 +72,8 @@ def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_blo
     if q.dtype == torch.float64:
         return reference.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                             select_block_size, scale)
-    from .selected_attention import selected_attention_forward
-    return selected_attention_forward(q.contiguous(), k.contiguous(), v.contiguous(),
-                                      indices.contiguous(), cu_seqlens_q, cu_seqlens_k,
-                                      select_block_size, scale)
+    return selected_attention.selected_attention_forward(
+        *_dense(q, k, v, indices), cu_seqlens_q, cu_seqlens_k, select_block_size, scale)
 
 
 def _select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
@@ -78,18 +85,69 @@ def _select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress
     check.check_select_blocks(*args)
     if q.dtype == torch.float64 or cu_seqlens_q is not None:     # packed: not in the kernel yet
         return reference.select_blocks(*args)
-    from .select_blocks import select_blocks_forward
-    return select_blocks_forward(q.contiguous(), k_cmp.contiguous(), lse.contiguous(), seqlen_k,
-                                 compress_block_size, compress_stride, select_block_size,
-                                 num_selected_blocks, num_init_blocks, num_local_blocks, scale)
+    return select_blocks.select_blocks_forward(
+        *_dense(q, k_cmp, lse), seqlen_k, compress_block_size, compress_stride,
+        select_block_size, num_selected_blocks, num_init_blocks, num_local_blocks, scale)
 
 
 def _gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
     check.check_gates("gated_combine", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
     if o_cmp.dtype == torch.float64:
         return reference.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
-    from .gated_combine import gated_combine_forward
-    return gated_combine_forward(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    return gated_combine.gated_combine_forward(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward
+# ---------------------------------------------------------------------------------------------
+
+def _compressed_attention_backward(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k,
+                                   seqlen_k, compress_block_size, compress_stride, scale):
+    op = "compressed_attention_backward"
+    check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
+                                     compress_block_size, compress_stride, scale, op=op)
+    check.check_grad_output(op, do, o, lse, q)
+    if q.dtype == torch.float64:
+        return reference.compressed_attention_backward(
+            do, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
+            compress_stride, scale)
+    return range_attention.range_attention_backward(
+        *_dense(do, q, k_cmp, v_cmp, o, lse), cu_seqlens_q, cu_seqlens_k, seqlen_k,
+        MODE_COMPRESSED, 0, compress_block_size, compress_stride, scale)
+
+
+def _window_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size,
+                               scale):
+    op = "window_attention_backward"
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op)
+    check.check_grad_output(op, do, o, lse, q)
+    if q.dtype == torch.float64:
+        return reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                                   window_size, scale)
+    return range_attention.range_attention_backward(
+        *_dense(do, q, k, v, o, lse), cu_seqlens_q, cu_seqlens_k, k.shape[1], MODE_WINDOW,
+        window_size, 1, 1, scale)
+
+
+def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
+                                 select_block_size, scale):
+    op = "selected_attention_backward"
+    check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
+                                   select_block_size, scale, op=op)
+    check.check_grad_output(op, do, o, lse, q)
+    if q.dtype == torch.float64:
+        return reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q,
+                                                     cu_seqlens_k, select_block_size, scale)
+    return selected_attention.selected_attention_backward(
+        *_dense(do, q, k, v, indices, o, lse), cu_seqlens_q, cu_seqlens_k, select_block_size,
+        scale)
+
+
+def _gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
+    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    if o_cmp.dtype == torch.float64:
+        return reference.gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    return gated_combine.gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
 
 
 LAUNCHERS = {
@@ -98,11 +156,15 @@ LAUNCHERS = {
     "fsa::selected_attention": _selected_attention,
     "fsa::select_blocks": _select_blocks,
     "fsa::gated_combine": _gated_combine,
+    "fsa::compressed_attention_backward": _compressed_attention_backward,
+    "fsa::window_attention_backward": _window_attention_backward,
+    "fsa::selected_attention_backward": _selected_attention_backward,
+    "fsa::gated_combine_backward": _gated_combine_backward,
 }
 
 
 def register():
-    """Point the forward ops at the Triton launchers on every device that runs Triton."""
+    """Point every op at its Triton launcher on every device that runs Triton."""
     for device in _devices():
         for op, launcher in LAUNCHERS.items():
             torch.library.register_kernel(op, device)(launcher)

@@ -84,3 +84,30 @@ def gqa_tile(num_queries, num_kv_heads, G: tl.constexpr, GP: tl.constexpr, BLOCK
     member = m % GP
     row_ok = (token < num_queries) & (member < G)
     return batch, kv_head, token, kv_head * G + member, row_ok
+
+
+@triton.jit
+def _row_dot(A, B, OUT, num_rows, HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr,
+             BLOCK_D: tl.constexpr):
+    """A, B [rows, D] contiguous -> OUT [rows] float32, OUT[r] = sum_d A[r, d] * B[r, d]."""
+    r = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
+    d = tl.arange(0, BLOCK_D)
+    mask = (r < num_rows)[:, None] & (d < HEAD_DIM)[None, :]
+    offsets = r[:, None] * HEAD_DIM + d[None, :]
+    a = tl.load(A + offsets, mask=mask, other=0.0).to(tl.float32)
+    b = tl.load(B + offsets, mask=mask, other=0.0).to(tl.float32)
+    tl.store(OUT + r, tl.sum(a * b, 1), mask=r < num_rows)
+
+
+def row_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a, b [..., D] contiguous, same shape -> float32 [...]: the backward's delta = rowsum(dO * O)."""
+    out = torch.empty(a.shape[:-1], dtype=torch.float32, device=a.device)
+    head_dim = a.shape[-1]
+    num_rows = out.numel()
+    if num_rows == 0 or head_dim == 0:
+        return out.zero_()
+    block_d = max(16, triton.next_power_of_2(head_dim))
+    block_r = max(1, 4096 // block_d)
+    _row_dot[(triton.cdiv(num_rows, block_r),)](a, b, out, num_rows, HEAD_DIM=head_dim,
+                                                 BLOCK_R=block_r, BLOCK_D=block_d)
+    return out

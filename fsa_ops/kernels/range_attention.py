@@ -9,6 +9,11 @@ fill the matrix units.
 Packed sequences: every query row looks up its own sequence (row_seq), so a tile may straddle
 a sequence boundary; the key loop covers the union of its rows' ranges and the mask keeps each
 row inside its own sequence. Batched input is the one-sequence case with a batch grid axis.
+
+Backward (FlashAttention-2's split, no atomics, so gradients are bitwise reproducible):
+`_range_attention_bwd_dkdv` owns a tile of keys and walks the query tokens that can see them,
+accumulating dK and dV for all G heads at once; `_range_attention_bwd_dq` owns a query tile
+like the forward and walks its keys. delta = rowsum(dO * O) is computed once beforehand.
 """
 
 from __future__ import annotations
@@ -17,10 +22,31 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import MODE_WINDOW, block_sizes, dot, dot_modes, gqa_tile, sequence_tables
+from .common import MODE_WINDOW, block_sizes, dot, dot_modes, gqa_tile, row_dot, sequence_tables
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
+
+
+@triton.jit
+def _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries, window_size, cmp_block,
+                  cmp_stride, MODE: tl.constexpr):
+    """The key rows each query row may read, [first, first + count) (count 0 for rows that are
+    not row_ok). Window: the w keys ending at the query's position; compressed: every key
+    i * stride + block - 1 <= position of its sequence's compressed rows."""
+    seq = tl.load(ROW_SEQ + token, mask=token < num_queries, other=0)
+    q_start = tl.load(CU_Q + seq)
+    q_len = tl.load(CU_Q + seq + 1) - q_start
+    k_start = tl.load(CU_K + seq)
+    k_len = tl.load(CU_K + seq + 1) - k_start
+    pos = k_len - q_len + (token - q_start)              # position inside its sequence
+    if MODE == 0:                                        # MODE_WINDOW
+        first = k_start + tl.maximum(pos - window_size + 1, 0)
+        count = pos + 1 - tl.maximum(pos - window_size + 1, 0)
+    else:
+        first = k_start // cmp_stride
+        count = tl.where(pos >= cmp_block - 1, (pos - cmp_block + 1) // cmp_stride + 1, 0)
+    return first, tl.where(row_ok, count, 0)
 
 
 @triton.jit
@@ -42,21 +68,8 @@ def _range_attention_fwd(
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
 
-    seq = tl.load(ROW_SEQ + token, mask=token < num_queries, other=0)
-    q_start = tl.load(CU_Q + seq)
-    q_len = tl.load(CU_Q + seq + 1) - q_start
-    k_start = tl.load(CU_K + seq)
-    k_len = tl.load(CU_K + seq + 1) - k_start
-    pos = k_len - q_len + (token - q_start)              # position inside its sequence
-
-    # The rows of K each query may read: [first, first + count).
-    if MODE == 0:                                        # MODE_WINDOW
-        first = k_start + tl.maximum(pos - window_size + 1, 0)
-        count = pos + 1 - tl.maximum(pos - window_size + 1, 0)
-    else:
-        first = k_start // cmp_stride
-        count = tl.where(pos >= cmp_block - 1, (pos - cmp_block + 1) // cmp_stride + 1, 0)
-    count = tl.where(row_ok, count, 0)
+    first, count = _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries, window_size,
+                                 cmp_block, cmp_stride, MODE)
     lo = tl.min(tl.where(count > 0, first, num_key_rows), 0)
     hi = tl.max(tl.where(count > 0, first + count, 0), 0)
 
@@ -93,6 +106,126 @@ def _range_attention_fwd(
     tl.store(LSE + batch * stride_lb + token * stride_lt + head, lse, mask=row_ok)
 
 
+@triton.jit
+def _range_attention_bwd_dkdv(
+    Q, K, V, DO, LSE, DELTA, DK, DV, ROW_SEQ, KEY_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh,
+    stride_kb, stride_kt, stride_kh,
+    stride_lb, stride_lt,
+    num_queries, num_key_rows, num_kv_heads, scale, scale_log2,
+    window_size, cmp_block, cmp_stride,
+    MODE: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+):
+    """Q, DO [B, Tq, Hq, D]; K, V, DK, DV [B, rows, Hkv, D]; LSE (natural log), DELTA
+    [B, Tq, Hq] float32; KEY_SEQ [rows] int32. Grid (cdiv(rows, BLOCK_N), B * Hkv): each program
+    owns BLOCK_N keys and walks the query tokens that can see any of them, G heads at a time."""
+    BLOCK_M: tl.constexpr = BLOCK_T * GP
+    batch = tl.program_id(1).to(tl.int64) // num_kv_heads
+    kv_head = tl.program_id(1) % num_kv_heads
+    u = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
+    u_ok = u < num_key_rows
+    d = tl.arange(0, BLOCK_D)
+    d_ok = d < HEAD_DIM
+
+    # The query tokens that may see key row u: [q_start + lo - off, q_start + hi - off], with
+    # positions lo..hi in the key's sequence and off the position of its first query.
+    seq = tl.load(KEY_SEQ + u, mask=u_ok, other=0)
+    q_start = tl.load(CU_Q + seq)
+    q_len = tl.load(CU_Q + seq + 1) - q_start
+    k_start = tl.load(CU_K + seq)
+    k_len = tl.load(CU_K + seq + 1) - k_start
+    off = k_len - q_len
+    if MODE == 0:                                        # MODE_WINDOW: key at position u - k_start
+        lo = tl.maximum(u - k_start, off)
+        hi = tl.minimum(u - k_start + window_size - 1, k_len - 1)
+    else:                                                # compressed key i of its sequence
+        i = u - k_start // cmp_stride
+        lo = tl.maximum(i * cmp_stride + cmp_block - 1, off)
+        hi = k_len - 1
+    key_ok = u_ok & (lo <= hi)
+    t_lo = tl.min(tl.where(key_ok, q_start + lo - off, num_queries), 0)
+    t_hi = tl.max(tl.where(key_ok, q_start + hi - off + 1, 0), 0)
+
+    kv_offsets = batch * stride_kb + u[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+    kv_mask = u_ok[:, None] & d_ok[None, :]
+    k = tl.load(K + kv_offsets, mask=kv_mask, other=0.0)
+    v = tl.load(V + kv_offsets, mask=kv_mask, other=0.0)
+    dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    m = tl.arange(0, BLOCK_M)
+    head = kv_head * G + m % GP
+    for start in range(t_lo, t_hi, BLOCK_T):
+        token = start + m // GP
+        row_ok = (token < t_hi) & (m % GP < G)
+        first, count = _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries,
+                                     window_size, cmp_block, cmp_stride, MODE)
+        row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
+        row_mask = row_ok[:, None] & d_ok[None, :]
+        q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
+        do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
+        stat = batch * stride_lb + token * stride_lt + head
+        lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
+        delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+
+        rel = u[None, :] - first[:, None]
+        visible = (rel >= 0) & (rel < count[:, None])
+        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
+        p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+        dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
+        ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
+        dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
+
+    tl.store(DK + kv_offsets, (dk * scale).to(DK.dtype.element_ty), mask=kv_mask)
+    tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=kv_mask)
+
+
+@triton.jit
+def _range_attention_bwd_dq(
+    Q, K, V, DO, LSE, DELTA, DQ, ROW_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh,
+    stride_kb, stride_kt, stride_kh,
+    stride_lb, stride_lt,
+    num_queries, num_key_rows, num_kv_heads, scale, scale_log2,
+    window_size, cmp_block, cmp_stride,
+    MODE: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+):
+    """Shapes as in _range_attention_bwd_dkdv, DQ like Q. Grid (cdiv(Tq, BLOCK_T), B * Hkv),
+    the forward's tiling: a program owns the G heads of BLOCK_T tokens and walks their keys."""
+    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
+    d = tl.arange(0, BLOCK_D)
+    d_ok = d < HEAD_DIM
+    first, count = _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries, window_size,
+                                 cmp_block, cmp_stride, MODE)
+    lo = tl.min(tl.where(count > 0, first, num_key_rows), 0)
+    hi = tl.max(tl.where(count > 0, first + count, 0), 0)
+
+    row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
+    row_mask = row_ok[:, None] & d_ok[None, :]
+    q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
+    do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
+    stat = batch * stride_lb + token * stride_lt + head
+    lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
+    delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+
+    dq = tl.zeros([BLOCK_T * GP, BLOCK_D], tl.float32)
+    kv_base = batch * stride_kb + kv_head * stride_kh
+    for start in range(lo, hi, BLOCK_N):
+        u = start + tl.arange(0, BLOCK_N).to(tl.int64)
+        kv_offsets = kv_base + u[:, None] * stride_kt + d[None, :]
+        kv_mask = (u < hi)[:, None] & d_ok[None, :]
+        k = tl.load(K + kv_offsets, mask=kv_mask, other=0.0)
+        v = tl.load(V + kv_offsets, mask=kv_mask, other=0.0)
+        rel = u[None, :] - first[:, None]
+        visible = (rel >= 0) & (rel < count[:, None])
+        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
+        p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+        ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
+        dq += dot(ds.to(k.dtype), k, UPCAST, IEEE)
+    tl.store(DQ + row_offsets, (dq * scale).to(DQ.dtype.element_ty), mask=row_mask)
+
+
 def range_attention_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqlen_k: int, mode: int,
                             window_size: int, cmp_block: int, cmp_stride: int, scale: float):
     """q [B, Tq, Hq, D]; k, v [B, rows, Hkv, D]; returns (o [B, Tq, Hq, D], lse [B, Tq, Hq] fp32).
@@ -124,3 +257,46 @@ def range_attention_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqlen_k: int, 
         num_warps=sizes.num_warps, num_stages=sizes.num_stages,
     )
     return o, lse
+
+
+def key_sequences(cu_seqlens_k, num_key_rows: int, row_stride: int, device) -> torch.Tensor:
+    """[rows] int32: the sequence each key row belongs to (row_stride = compress_stride for the
+    packed compressed layout, where the sequence starting at key s owns rows s // stride + i).
+    All zeros when batched."""
+    if cu_seqlens_k is None:
+        return torch.zeros(num_key_rows, dtype=torch.int32, device=device)
+    starts = (cu_seqlens_k[:-1] // row_stride).contiguous()
+    rows = torch.arange(num_key_rows, device=device, dtype=starts.dtype)
+    seq = torch.searchsorted(starts, rows, right=True) - 1
+    return seq.clamp_(min=0).to(torch.int32)
+
+
+def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: int,
+                             mode: int, window_size: int, cmp_block: int, cmp_stride: int,
+                             scale: float):
+    """do, q, o [B, Tq, Hq, D]; k, v [B, rows, Hkv, D]; lse [B, Tq, Hq] float32 from the
+    forward -> (dq, dk, dv) shaped like q, k, v. All tensors contiguous."""
+    batch, num_queries, num_heads, head_dim = q.shape
+    num_key_rows, num_kv_heads = k.shape[1], k.shape[2]
+    group = num_heads // num_kv_heads
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    if dq.numel() == 0 or dk.numel() == 0:
+        return dq.zero_(), dk.zero_(), dv.zero_()
+    delta = row_dot(do, o)
+    row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
+    key_seq = key_sequences(cu_seqlens_k, num_key_rows, cmp_stride if mode else 1, q.device)
+    sizes = block_sizes(group, head_dim)
+    common = dict(MODE=mode, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+                  BLOCK_T=sizes.block_t, BLOCK_N=sizes.block_n, BLOCK_D=sizes.block_d,
+                  **dot_modes(q.dtype), num_stages=sizes.num_stages)
+    strides = (q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
+               lse.stride(0), lse.stride(1))
+    sizes_and_params = (num_queries, num_key_rows, num_kv_heads, scale, scale * LOG2E,
+                        window_size, cmp_block, cmp_stride)
+    _range_attention_bwd_dkdv[(triton.cdiv(num_key_rows, sizes.block_n), batch * num_kv_heads)](
+        q, k, v, do, lse, delta, dk, dv, row_seq, key_seq, cu_q, cu_k,
+        *strides, *sizes_and_params, num_warps=8, **common)    # two float32 accumulators
+    _range_attention_bwd_dq[(triton.cdiv(num_queries, sizes.block_t), batch * num_kv_heads)](
+        q, k, v, do, lse, delta, dq, row_seq, cu_q, cu_k, *strides, *sizes_and_params,
+        num_warps=sizes.num_warps, **common)
+    return dq, dk, dv

@@ -12,6 +12,16 @@ inner), with an exact log-sum-exp merge.
    o = sum_s exp(lse_s - lse) o_s with lse = logsumexp_s lse_s.
 
 Partial buffers: Tq * n * Hq * D elements in the input dtype plus Tq * n * Hq float32.
+
+Backward, same order and no atomics (bitwise reproducible):
+4. `_selected_bwd_chunks`: one program per chunk of up to CHUNK entries of one group (a block
+   picked by many tokens, the forced initial block above all, is split so no program walks
+   all T tokens). It loads K/V once, walks its tiles, accumulates dK/dV for the block in
+   registers and writes them as a float32 chunk partial, and writes each row's dQ share as a
+   per-(token, slot) partial.
+5. `_selected_bwd_dq`: per token and head, sums the n slot partials in slot order.
+6. `_selected_bwd_dkdv`: per block, sums its chunk partials in chunk order into dK/dV; blocks
+   nobody picked get zeros.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import block_sizes, dot, sequence_tables, dot_modes
+from .common import block_sizes, dot, dot_modes, row_dot, sequence_tables
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -45,35 +55,78 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     groups never mix sequences. Repeated blocks in a row are kept once.
     """
     batch, num_queries, num_kv_heads, n = indices.shape
-    device = indices.device
     selection = indices.sort(-1).values
     repeat = torch.zeros_like(selection, dtype=torch.bool)
     repeat[..., 1:] = selection[..., 1:] == selection[..., :-1]
     keep = (selection >= 0) & ~repeat
 
-    num_seqs = cu_k.shape[0] - 1
-    num_groups = triton.cdiv(seqlen_k, select_block_size) + num_seqs
-    seq_blocks = (cu_k[1:] - cu_k[:-1] + select_block_size - 1) // select_block_size
-    seq_base = torch.cumsum(seq_blocks, 0) - seq_blocks                      # [S]
+    num_groups = triton.cdiv(seqlen_k, select_block_size) + cu_k.shape[0] - 1
+    seq_base = sequence_blocks(cu_k, select_block_size)[0]
     group = seq_base[row_seq.long()][None, :, None, None] + selection
     key = torch.where(keep, group, num_groups).permute(0, 2, 1, 3).reshape(batch * num_kv_heads, -1)
     key = key.long()
     order = torch.sort(key, dim=1, stable=True).indices.to(torch.int32)
 
-    counts = torch.zeros(key.shape[0], num_groups + 1, dtype=torch.int64, device=device)
+    counts = torch.zeros(key.shape[0], num_groups + 1, dtype=torch.int64, device=indices.device)
     counts.scatter_add_(1, key, torch.ones_like(key))
-    counts = counts[:, :num_groups]
-    group_end = torch.cumsum(counts, 1)
-    tiles = (counts + block_t - 1) // block_t
-    tile_end = torch.cumsum(tiles, 1)
-    num_tiles = triton.cdiv(num_queries * n, block_t) + num_groups
-    w = torch.arange(num_tiles, device=device).expand(key.shape[0], num_tiles).contiguous()
-    tile_group = torch.searchsorted(tile_end, w, right=True)
-    g = tile_group.clamp(max=num_groups - 1)
-    tile_first = (group_end - counts).gather(1, g) + (w - (tile_end - tiles).gather(1, g)) * block_t
+    group_end = torch.cumsum(counts[:, :num_groups], 1)
+    tile_group, tile_first, _ = work_tiles(group_end, block_t, num_queries * n)
     return BlockIndex(selection.to(torch.int32).contiguous(), order.contiguous(),
-                      group_end.to(torch.int32).contiguous(), tile_group.to(torch.int32).contiguous(),
-                      tile_first.to(torch.int32).contiguous())
+                      group_end.to(torch.int32).contiguous(), tile_group, tile_first)
+
+
+def sequence_blocks(cu_k: torch.Tensor, select_block_size: int):
+    """(seq_base [S], seq_blocks [S]) int64: group id of each sequence's block 0, block counts."""
+    seq_blocks = (cu_k[1:] - cu_k[:-1] + select_block_size - 1).long() // select_block_size
+    return torch.cumsum(seq_blocks, 0) - seq_blocks, seq_blocks
+
+
+def work_tiles(group_end: torch.Tensor, size: int, num_entries: int):
+    """Cut every group of `order` into tiles of at most `size` entries.
+
+    group_end [BH, NG] -> (tile_group, tile_first) [BH, W] int32 and tile_end [BH, NG] int32
+    (tiles of group g: tile_end[g - 1] .. tile_end[g]). W = cdiv(E, size) + NG bounds the
+    tile count from shapes alone; spare tiles have group NG.
+    """
+    num_groups = group_end.shape[1]
+    counts = torch.diff(group_end, dim=1, prepend=torch.zeros_like(group_end[:, :1]))
+    tiles = (counts + size - 1) // size
+    tile_end = torch.cumsum(tiles, 1)
+    num_tiles = triton.cdiv(num_entries, size) + num_groups
+    w = torch.arange(num_tiles, device=group_end.device).expand(group_end.shape[0], num_tiles)
+    tile_group = torch.searchsorted(tile_end, w.contiguous(), right=True)
+    g = tile_group.clamp(max=num_groups - 1)
+    tile_first = (group_end - counts).gather(1, g) + (w - (tile_end - tiles).gather(1, g)) * size
+    return (tile_group.to(torch.int32).contiguous(), tile_first.to(torch.int32).contiguous(),
+            tile_end.to(torch.int32).contiguous())
+
+
+@triton.jit
+def _group_of_tile(SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head,
+                   num_entries, num_selected, stride_sb, stride_st, stride_sh):
+    """The block and sequence a tile's group names, read off its first entry:
+    (block, q_start, q_len, k_start, k_len)."""
+    entry0 = tl.load(ORDER + bh * num_entries + first).to(tl.int64)
+    token0 = entry0 // num_selected
+    block = tl.load(SELECTION + batch * stride_sb + token0 * stride_st + kv_head * stride_sh
+                    + entry0 % num_selected)
+    seq = tl.load(ROW_SEQ + token0)
+    q_start = tl.load(CU_Q + seq)
+    k_start = tl.load(CU_K + seq)
+    return block, q_start, tl.load(CU_Q + seq + 1) - q_start, k_start, tl.load(CU_K + seq + 1) - k_start
+
+
+@triton.jit
+def _tile_rows(ORDER, bh, start, end, num_entries, num_selected, G: tl.constexpr,
+               GP: tl.constexpr, BLOCK_M: tl.constexpr):
+    """Rows of a tile: entry start + m // GP of `order` (up to end), query head member m % GP.
+    Returns (entry, token, member, row_ok), entry = token * n + slot, int64."""
+    m = tl.arange(0, BLOCK_M)
+    slot_row = start + m // GP
+    member = m % GP
+    row_ok = (slot_row < end) & (member < G)
+    entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0).to(tl.int64)
+    return entry, entry // num_selected, member, row_ok
 
 
 @triton.jit
@@ -99,25 +152,11 @@ def _selected_partials(
     if group < num_groups:
         first = tl.load(TILE_FIRST + bh * num_tiles + tile)
         end = tl.load(GROUP_END + bh * num_groups + group)
-
-        # The group's sequence and block, read off its first entry.
-        entry0 = tl.load(ORDER + bh * num_entries + first).to(tl.int64)
-        token0 = entry0 // num_selected
-        block = tl.load(SELECTION + batch * stride_sb + token0 * stride_st + kv_head * stride_sh
-                        + entry0 % num_selected)
-        seq = tl.load(ROW_SEQ + token0)
-        q_start = tl.load(CU_Q + seq)
-        q_len = tl.load(CU_Q + seq + 1) - q_start
-        k_start = tl.load(CU_K + seq)
-        k_len = tl.load(CU_K + seq + 1) - k_start
-
-        # Rows: entry first + m // GP of the group, query head kv_head * G + m % GP.
-        m = tl.arange(0, BLOCK_M)
-        slot_row = first + m // GP
-        member = m % GP
-        row_ok = (slot_row < end) & (member < G)
-        entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0).to(tl.int64)
-        token = entry // num_selected
+        block, q_start, q_len, k_start, k_len = _group_of_tile(
+            SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
+            num_selected, stride_sb, stride_st, stride_sh)
+        entry, token, member, row_ok = _tile_rows(ORDER, bh, first, end, num_entries,
+                                                  num_selected, G, GP, BLOCK_M)
         pos = k_len - q_len + (token - q_start)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
@@ -232,3 +271,208 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
         G=group, HEAD_DIM=head_dim, BLOCK_T=merge_t, BLOCK_D=sizes.block_d, num_warps=4,
     )
     return o, lse
+
+
+@triton.jit
+def _selected_bwd_chunks(
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
+    SELECTION, ORDER, GROUP_END, CHUNK_GROUP, CHUNK_FIRST, ROW_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh,
+    stride_kb, stride_kt, stride_kh,
+    stride_lb, stride_lt,
+    stride_sb, stride_st, stride_sh,
+    num_kv_heads, num_entries, num_groups, num_chunks, num_selected, select_block_size,
+    chunk_entries, scale, scale_log2,
+    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+):
+    """Grid (C, B * Hkv). Q, DO [B, Tq, Hq, D]; LSE, DELTA [B, Tq, Hq] float32 (LSE natural
+    log, of the whole selected branch); DQ_PART [BH, E, G, D] (q dtype); DK_PART, DV_PART
+    [BH, C, BLOCK_N, D] float32."""
+    BLOCK_M: tl.constexpr = BLOCK_T * GP
+    chunk = tl.program_id(0)
+    bh = tl.program_id(1).to(tl.int64)
+    batch = bh // num_kv_heads
+    kv_head = bh % num_kv_heads
+    group = tl.load(CHUNK_GROUP + bh * num_chunks + chunk)
+    if group < num_groups:
+        first = tl.load(CHUNK_FIRST + bh * num_chunks + chunk)
+        end = tl.minimum(tl.load(GROUP_END + bh * num_groups + group), first + chunk_entries)
+        block, q_start, q_len, k_start, k_len = _group_of_tile(
+            SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
+            num_selected, stride_sb, stride_st, stride_sh)
+        d = tl.arange(0, BLOCK_D)
+        d_ok = d < HEAD_DIM
+        c = tl.arange(0, BLOCK_N)
+        rel = block.to(tl.int64) * select_block_size + c        # key position in the sequence
+        key_ok = (c < select_block_size) & (rel < k_len)
+        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+        k = tl.load(K + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
+        v = tl.load(V + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
+
+        dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        for start in range(first, end, BLOCK_T):
+            entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
+                                                      num_selected, G, GP, BLOCK_M)
+            pos = k_len - q_len + (token - q_start)
+            head = kv_head * G + member
+            row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
+            row_mask = row_ok[:, None] & d_ok[None, :]
+            q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
+            do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
+            stat = batch * stride_lb + token * stride_lt + head
+            lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
+            delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+
+            visible = row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None])
+            s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
+            p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+            dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
+            ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
+            dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
+            dq = dot(ds.to(k.dtype), k, UPCAST, IEEE) * scale
+            part = (bh * num_entries + entry) * G + member
+            tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
+                     dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
+
+        chunk_offsets = ((bh * num_chunks + chunk) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
+        chunk_mask = (c < select_block_size)[:, None] & d_ok[None, :]
+        tl.store(DK_PART + chunk_offsets, dk * scale, mask=chunk_mask)
+        tl.store(DV_PART + chunk_offsets, dv, mask=chunk_mask)
+
+
+@triton.jit
+def _selected_bwd_dq(
+    DQ, DQ_PART, SELECTION,
+    stride_qb, stride_qt, stride_qh, stride_sb, stride_st, stride_sh,
+    num_queries, num_kv_heads, num_entries, num_selected,
+    G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Grid (cdiv(Tq, BLOCK_T), B * Hkv, G): dQ = sum of the slot partials, in slot order,
+    over the slots the forward used (a valid block, not a repeat of the slot before it)."""
+    bh = tl.program_id(1).to(tl.int64)
+    member = tl.program_id(2)
+    batch = bh // num_kv_heads
+    kv_head = bh % num_kv_heads
+    token = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
+    t_ok = token < num_queries
+    d = tl.arange(0, BLOCK_D)
+    d_ok = d < HEAD_DIM
+    sel_ptrs = SELECTION + batch * stride_sb + token * stride_st + kv_head * stride_sh
+    part0 = (bh * num_entries + token * num_selected) * G + member
+    previous = tl.full([BLOCK_T], -1, tl.int32)
+    acc = tl.zeros([BLOCK_T, BLOCK_D], tl.float32)
+    for s in range(num_selected):
+        block = tl.load(sel_ptrs + s, mask=t_ok, other=-1)
+        used = (block >= 0) & (block != previous)
+        acc += tl.load(DQ_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
+                       mask=used[:, None] & d_ok[None, :], other=0.0).to(tl.float32)
+        previous = block
+    head = kv_head * G + member
+    tl.store(DQ + batch * stride_qb + token[:, None] * stride_qt + head * stride_qh + d[None, :],
+             acc.to(DQ.dtype.element_ty), mask=t_ok[:, None] & d_ok[None, :])
+
+
+@triton.jit
+def _selected_bwd_dkdv(
+    DK, DV, DK_PART, DV_PART, CHUNK_END, GROUP_SEQ, GROUP_BLOCK, CU_K,
+    stride_kb, stride_kt, stride_kh,
+    num_kv_heads, num_groups, num_chunks, num_seqs, select_block_size,
+    HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+):
+    """Grid (NG, B * Hkv): the keys of group g (block GROUP_BLOCK[g] of sequence
+    GROUP_SEQ[g]) get the sum of the group's chunk partials, chunks CHUNK_END[g-1]..[g]."""
+    g = tl.program_id(0)
+    bh = tl.program_id(1).to(tl.int64)
+    seq = tl.load(GROUP_SEQ + g)
+    if seq < num_seqs:
+        batch = bh // num_kv_heads
+        kv_head = bh % num_kv_heads
+        k_start = tl.load(CU_K + seq)
+        k_len = tl.load(CU_K + seq + 1) - k_start
+        c = tl.arange(0, BLOCK_N)
+        rel = tl.load(GROUP_BLOCK + g).to(tl.int64) * select_block_size + c
+        key_ok = (c < select_block_size) & (rel < k_len)
+        d = tl.arange(0, BLOCK_D)
+        d_ok = d < HEAD_DIM
+        chunk_lo = tl.load(CHUNK_END + bh * num_groups + g - 1, mask=g > 0, other=0)
+        chunk_hi = tl.load(CHUNK_END + bh * num_groups + g)
+        dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        for chunk in range(chunk_lo, chunk_hi):
+            offsets = ((bh * num_chunks + chunk) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
+            mask = key_ok[:, None] & d_ok[None, :]
+            dk += tl.load(DK_PART + offsets, mask=mask, other=0.0)
+            dv += tl.load(DV_PART + offsets, mask=mask, other=0.0)
+        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+        tl.store(DK + kv_offsets, dk.to(DK.dtype.element_ty), mask=key_ok[:, None] & d_ok[None, :])
+        tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=key_ok[:, None] & d_ok[None, :])
+
+
+def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
+                                select_block_size: int, scale: float, rows: int = 0,
+                                num_warps: int = 8, chunk_entries: int = 1024):
+    """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
+    float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
+    multiple of the tile's tokens) bounds the (token, slot) entries one program walks.
+
+    Workspace: dQ partials Tq * n * Hq * D in q's dtype; dK/dV chunk partials
+    2 * B * Hkv * (cdiv(Tq * n, chunk_entries) + NG) * l' * D float32.
+    """
+    batch, num_queries, num_heads, head_dim = q.shape
+    seqlen_k, num_kv_heads, n = k.shape[1], k.shape[2], indices.shape[3]
+    group = num_heads // num_kv_heads
+    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
+    if dq.numel() == 0 or dk.numel() == 0:
+        return dq.zero_(), dk.zero_(), dv.zero_()
+    # Rows per tile: 64, or 32 past D = 128 (q, dO, K, V tiles and two float32 accumulators
+    # must fit the SM).
+    sizes = block_sizes(group, head_dim, rows or (64 if head_dim <= 128 else 32))
+    block_n = max(16, triton.next_power_of_2(select_block_size))
+    chunk_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
+    delta = row_dot(do, o)
+    row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
+    index = block_index(indices, row_seq, cu_k, select_block_size, seqlen_k, sizes.block_t)
+    bh, num_entries = index.order.shape
+    num_groups = index.group_end.shape[1]
+    chunk_group, chunk_first, chunk_end = work_tiles(index.group_end, chunk_entries, num_entries)
+    num_chunks = chunk_group.shape[1]
+
+    dq_part = torch.empty((bh, num_entries, group, head_dim), dtype=q.dtype, device=q.device)
+    dk_part = torch.empty((bh, num_chunks, block_n, head_dim), dtype=torch.float32, device=q.device)
+    dv_part = torch.empty_like(dk_part)
+    _selected_bwd_chunks[(num_chunks, bh)](
+        q, k, v, do, lse, delta, dq_part, dk_part, dv_part,
+        index.selection, index.order, index.group_end, chunk_group, chunk_first,
+        row_seq, cu_q, cu_k,
+        q.stride(0), q.stride(1), q.stride(2),
+        k.stride(0), k.stride(1), k.stride(2),
+        lse.stride(0), lse.stride(1),
+        index.selection.stride(0), index.selection.stride(1), index.selection.stride(2),
+        num_kv_heads, num_entries, num_groups, num_chunks, n, select_block_size,
+        chunk_entries, scale, scale * LOG2E,
+        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+        BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+        **dot_modes(q.dtype), num_warps=num_warps, num_stages=1,
+    )
+    reduce_t = 32
+    _selected_bwd_dq[(triton.cdiv(num_queries, reduce_t), bh, group)](
+        dq, dq_part, index.selection,
+        dq.stride(0), dq.stride(1), dq.stride(2),
+        index.selection.stride(0), index.selection.stride(1), index.selection.stride(2),
+        num_queries, num_kv_heads, num_entries, n,
+        G=group, HEAD_DIM=head_dim, BLOCK_T=reduce_t, BLOCK_D=sizes.block_d, num_warps=4,
+    )
+    seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
+    groups = torch.arange(num_groups, device=q.device)
+    group_seq = torch.searchsorted(torch.cumsum(seq_blocks, 0), groups, right=True)
+    num_seqs = seq_blocks.shape[0]
+    group_block = groups - seq_base[group_seq.clamp(max=num_seqs - 1)]
+    _selected_bwd_dkdv[(num_groups, bh)](
+        dk, dv, dk_part, dv_part, chunk_end, group_seq.to(torch.int32), group_block.to(torch.int32),
+        cu_k, k.stride(0), k.stride(1), k.stride(2),
+        num_kv_heads, num_groups, num_chunks, num_seqs, select_block_size,
+        HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_D=sizes.block_d, num_warps=4,
+    )
+    return dq, dk, dv
