@@ -111,3 +111,30 @@ def row_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     _row_dot[(triton.cdiv(num_rows, block_r),)](a, b, out, num_rows, HEAD_DIM=head_dim,
                                                  BLOCK_R=block_r, BLOCK_D=block_d)
     return out
+
+
+@triton.jit
+def load_backward_rows(Q, DO, LSE, DELTA, batch, token, head, row_ok, d, d_ok,
+                       stride_qb, stride_qt, stride_qh, stride_lb, stride_lt):
+    """What a backward kernel reads per query row (token, head): q and dO [M, D], the forward's
+    lse in log2 units and delta = rowsum(dO * O) [M]; plus the rows' offsets and mask, which
+    dQ shares with Q and dO."""
+    row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
+    row_mask = row_ok[:, None] & d_ok[None, :]
+    q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
+    do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
+    stat = batch * stride_lb + token * stride_lt + head
+    lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
+    delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+    return q, do, lse2, delta, row_offsets, row_mask
+
+
+@triton.jit
+def attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST: tl.constexpr,
+                    IEEE: tl.constexpr):
+    """One [rows, keys] tile of the attention backward: p = exp(s - lse) where visible, and
+    ds = p * (dO V^T - delta). dV += p^T dO, dK += ds^T Q * scale, dQ += ds K * scale."""
+    s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
+    p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+    ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
+    return p, ds

@@ -9,14 +9,19 @@ import triton.language as tl
 
 
 @triton.jit
-def _gated_combine_fwd(O_CMP, O_SLC, O_SWA, G_CMP, G_SLC, G_SWA, OUT, num_rows,
-                       HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
-    """Branches and OUT [rows, D] contiguous, gates [rows]."""
+def _row_tile(num_rows, HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
+    """The program's BLOCK_R rows of a [rows, D] tensor: (rows, row mask, offsets, mask)."""
     r = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     d = tl.arange(0, BLOCK_D)
     r_ok = r < num_rows
-    mask = r_ok[:, None] & (d[None, :] < HEAD_DIM)
-    offsets = r[:, None].to(tl.int64) * HEAD_DIM + d[None, :]
+    return r, r_ok, r[:, None].to(tl.int64) * HEAD_DIM + d[None, :], r_ok[:, None] & (d[None, :] < HEAD_DIM)
+
+
+@triton.jit
+def _gated_combine_fwd(O_CMP, O_SLC, O_SWA, G_CMP, G_SLC, G_SWA, OUT, num_rows,
+                       HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Branches and OUT [rows, D] contiguous, gates [rows]."""
+    r, r_ok, offsets, mask = _row_tile(num_rows, HEAD_DIM, BLOCK_R, BLOCK_D)
     out = tl.zeros([BLOCK_R, BLOCK_D], tl.float32)
     out += tl.load(G_CMP + r, mask=r_ok).to(tl.float32)[:, None] * tl.load(O_CMP + offsets, mask=mask).to(tl.float32)
     out += tl.load(G_SLC + r, mask=r_ok).to(tl.float32)[:, None] * tl.load(O_SLC + offsets, mask=mask).to(tl.float32)
@@ -38,11 +43,7 @@ def _gated_combine_bwd(DO, O_CMP, O_SLC, O_SWA, G_CMP, G_SLC, G_SWA,
                        D_O_CMP, D_O_SLC, D_O_SWA, D_G_CMP, D_G_SLC, D_G_SWA, num_rows,
                        HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
     """DO, branches and their gradients [rows, D] contiguous; gates and theirs [rows]."""
-    r = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    d = tl.arange(0, BLOCK_D)
-    r_ok = r < num_rows
-    mask = r_ok[:, None] & (d[None, :] < HEAD_DIM)
-    offsets = r[:, None].to(tl.int64) * HEAD_DIM + d[None, :]
+    r, r_ok, offsets, mask = _row_tile(num_rows, HEAD_DIM, BLOCK_R, BLOCK_D)
     do = tl.load(DO + offsets, mask=mask, other=0.0).to(tl.float32)
     _gated_branch_bwd(do, O_CMP, G_CMP, D_O_CMP, D_G_CMP, r, r_ok, offsets, mask)
     _gated_branch_bwd(do, O_SLC, G_SLC, D_O_SLC, D_G_SLC, r, r_ok, offsets, mask)

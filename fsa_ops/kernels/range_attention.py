@@ -22,7 +22,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import MODE_WINDOW, block_sizes, dot, dot_modes, gqa_tile, row_dot, sequence_tables
+from .common import (MODE_WINDOW, attention_grads, block_sizes, dot, dot_modes, gqa_tile,
+                     load_backward_rows, row_dot, sequence_tables)
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -160,20 +161,13 @@ def _range_attention_bwd_dkdv(
         row_ok = (token < t_hi) & (m % GP < G)
         first, count = _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries,
                                      window_size, cmp_block, cmp_stride, MODE)
-        row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
-        row_mask = row_ok[:, None] & d_ok[None, :]
-        q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
-        do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
-        stat = batch * stride_lb + token * stride_lt + head
-        lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
-        delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
-
+        q, do, lse2, delta, _, _ = load_backward_rows(
+            Q, DO, LSE, DELTA, batch, token, head, row_ok, d, d_ok,
+            stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
         rel = u[None, :] - first[:, None]
         visible = (rel >= 0) & (rel < count[:, None])
-        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-        p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+        p, ds = attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST, IEEE)
         dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
-        ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
         dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
 
     tl.store(DK + kv_offsets, (dk * scale).to(DK.dtype.element_ty), mask=kv_mask)
@@ -201,14 +195,9 @@ def _range_attention_bwd_dq(
     lo = tl.min(tl.where(count > 0, first, num_key_rows), 0)
     hi = tl.max(tl.where(count > 0, first + count, 0), 0)
 
-    row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
-    row_mask = row_ok[:, None] & d_ok[None, :]
-    q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
-    do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
-    stat = batch * stride_lb + token * stride_lt + head
-    lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
-    delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
-
+    q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
+        Q, DO, LSE, DELTA, batch, token, head, row_ok, d, d_ok,
+        stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
     dq = tl.zeros([BLOCK_T * GP, BLOCK_D], tl.float32)
     kv_base = batch * stride_kb + kv_head * stride_kh
     for start in range(lo, hi, BLOCK_N):
@@ -219,9 +208,7 @@ def _range_attention_bwd_dq(
         v = tl.load(V + kv_offsets, mask=kv_mask, other=0.0)
         rel = u[None, :] - first[:, None]
         visible = (rel >= 0) & (rel < count[:, None])
-        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-        p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
-        ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
+        _, ds = attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST, IEEE)
         dq += dot(ds.to(k.dtype), k, UPCAST, IEEE)
     tl.store(DQ + row_offsets, (dq * scale).to(DQ.dtype.element_ty), mask=row_mask)
 

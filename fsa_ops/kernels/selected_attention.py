@@ -32,7 +32,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import block_sizes, dot, dot_modes, row_dot, sequence_tables
+from .common import (attention_grads, block_sizes, dot, dot_modes, load_backward_rows, row_dot,
+                     sequence_tables)
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -316,20 +317,12 @@ def _selected_bwd_chunks(
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
                                                       num_selected, G, GP, BLOCK_M)
             pos = k_len - q_len + (token - q_start)
-            head = kv_head * G + member
-            row_offsets = batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :]
-            row_mask = row_ok[:, None] & d_ok[None, :]
-            q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
-            do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
-            stat = batch * stride_lb + token * stride_lt + head
-            lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
-            delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
-
+            q, do, lse2, delta, _, row_mask = load_backward_rows(
+                Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
+                stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
             visible = row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None])
-            s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-            p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+            p, ds = attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST, IEEE)
             dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
-            ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
             dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
             dq = dot(ds.to(k.dtype), k, UPCAST, IEEE) * scale
             part = (bh * num_entries + entry) * G + member
