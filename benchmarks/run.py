@@ -114,11 +114,8 @@ def fwd_bwd(fn, inputs):
 
 def bench_selected(b: Bench, seqlen, group, with_backward):
     hq = KV_HEADS * group
-    dev, dt = b.device, b.dtype
-    q = torch.randn(1, seqlen, hq, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
-    k = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
-    v = torch.randn(1, seqlen, KV_HEADS, HEAD_DIM, device=dev, dtype=dt, requires_grad=True)
-    idx = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, dev)
+    q, k, v, _, _ = branch_inputs(b, seqlen, group, requires_grad=True)
+    idx = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, b.device)
     scale = HEAD_DIM ** -0.5
     flops = 4 * seqlen * hq * NUM_SELECTED * BLOCK * HEAD_DIM
 
