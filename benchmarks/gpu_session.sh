@@ -4,6 +4,9 @@
 #   bash benchmarks/gpu_session.sh tests     # every triton/cuda test (dev profile) + main job
 #   bash benchmarks/gpu_session.sh bench     # main job + benchmarks/run.py --preset quick
 #   bash benchmarks/gpu_session.sh all       # the whole test suite too
+#   bash benchmarks/gpu_session.sh compile   # torch.compile suite on CUDA (kernel-list snapshot
+#                                            # accepted into $OUT/test_compile.py) + recall LM
+#   SEQLENS="8192 16384" bash benchmarks/gpu_session.sh full   # full preset, in parts (--append)
 # Wheels missing on the GPU image (expecttest, fla-core) travel in .whl/ (README: GPU runs).
 # A fresh machine compiles every kernel once (minutes): keep each call under the 10-minute cap.
 set -u
@@ -45,4 +48,22 @@ if [ "$what" = all ]; then
 fi
 if [ "$what" = bench ]; then
   timeout $((budget - 120)) python3 benchmarks/run.py --preset quick --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -60
+fi
+if [ "$what" = compile ]; then
+  # The recall LM trains alongside the compile suite (its timing is not a claim).
+  timeout "$budget" python3 benchmarks/train_recall.py --preset gpu --out "$OUT/train" \
+    > "$OUT/train_recall.log" 2>&1 &
+  EXPECTTEST_ACCEPT=1 timeout 300 python3 -m pytest tests/test_compile.py -q -p no:cacheprovider \
+    -k kernel_list_cuda 2>&1 | tee "$OUT/pytest_compile_accept.log" | tail -5
+  cp tests/test_compile.py "$OUT/test_compile.py"
+  timeout 400 python3 -m pytest tests/test_compile.py -v -p no:cacheprovider -m cuda 2>&1 \
+    | tee "$OUT/pytest_compile.log" | grep -E "PASSED|FAILED|ERROR|passed|failed" | cut -c1-150
+  wait
+  tail -n 6 "$OUT/train_recall.log"
+fi
+if [ "$what" = full ]; then
+  mkdir -p "$OUT/bench"
+  [ -f benchmarks/results/partial/latest.json ] && cp benchmarks/results/partial/latest.json "$OUT/bench/"
+  timeout "$budget" python3 benchmarks/run.py --preset full --seqlens ${SEQLENS} --append \
+    --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -40
 fi

@@ -81,19 +81,19 @@ class Bench:
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
 
-    def record(self, system, op, direction, seqlen, group, flops, fn, **extra):
+    def record(self, system, op, direction, seqlen, group, flops, fn, mode="eager", **extra):
         try:
             ms = self.time(fn)
             mem = self.peak(fn)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             ms, mem, extra = float("nan"), -1, {**extra, "error": "out of memory"}
-        row = dict(system=system, op=op, mode="eager", direction=direction, T=seqlen, G=group,
+        row = dict(system=system, op=op, mode=mode, direction=direction, T=seqlen, G=group,
                    Hkv=KV_HEADS, D=HEAD_DIM, dtype=str(self.dtype).replace("torch.", ""),
                    ms=ms, tflops=flops / ms / 1e9 if ms == ms and ms > 0 else float("nan"),
                    peak_mem_bytes=mem, **extra)
         self.rows.append(row)
-        print(f"  {system:>8} {op:<22} {direction:<7} T={seqlen:<7} G={group:<3} "
+        print(f"  {system:>8} {op:<22} {mode:<8} {direction:<7} T={seqlen:<7} G={group:<3} "
               f"{ms:9.3f} ms {row['tflops']:8.1f} TFLOP/s  {mem / 2**30:6.2f} GiB"
               + (f"  {extra}" if extra else ""), flush=True)
         return row
@@ -113,6 +113,7 @@ def fwd_bwd(fn, inputs):
 
 
 def bench_selected(b: Bench, seqlen, group, with_backward):
+    """fsa_ops, fla-core's parallel_nsa and FlexAttention on the same random selection."""
     hq = KV_HEADS * group
     q, k, v, _, _ = branch_inputs(b, seqlen, group, requires_grad=True)
     idx = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, b.device)
@@ -143,6 +144,43 @@ def bench_selected(b: Bench, seqlen, group, with_backward):
         if with_backward:
             b.record("fla", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
                      fwd_bwd(run_fla, (q16, k, v)), padded_heads=q16.shape[2])
+    if b.cuda:
+        with torch.no_grad():
+            reference_out = ours()
+        bench_flex_selected(b, q, k, v, idx, scale, flops, reference_out, with_backward)
+
+
+def bench_flex_selected(b: Bench, q, k, v, idx, scale, flops, reference_out, with_backward):
+    """FlexAttention with a token-level selection mask_mod: token t sees key j iff j <= t and
+    j's block is among t's selected blocks for its kv head. The BlockMask (128 x 128 tiles,
+    built by the compiled create_block_mask, never materialising T x T) is timed on its own;
+    a 128-query tile must visit the union of its tokens' blocks, which is what a user of
+    FlexAttention pays for token-level selection."""
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    seqlen, hq, group = q.shape[1], q.shape[2], q.shape[2] // KV_HEADS
+    num_blocks = triton_cdiv(seqlen, BLOCK)
+    picked = torch.zeros(seqlen, KV_HEADS, num_blocks + 1, dtype=torch.bool, device=q.device)
+    picked.scatter_(2, torch.where(idx[0] < 0, num_blocks, idx[0]).long(), True)
+    picked = picked[..., :num_blocks].contiguous()
+
+    def selection(b_, h, q_idx, kv_idx):
+        return (kv_idx <= q_idx) & picked[q_idx, h // group, kv_idx // BLOCK]
+
+    build = lambda: create_block_mask(selection, 1, hq, seqlen, seqlen, device=q.device,  # noqa: E731
+                                      _compile=True)
+    block_mask = build()
+    b.record("flex", "selected_block_mask", "build", seqlen, group, 0.0, build, mode="compiled",
+             density=round(1 - float(block_mask.sparsity()) / 100, 4))
+    flex = torch.compile(flex_attention, fullgraph=True)
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    run = lambda: flex(qt, kt, vt, block_mask=block_mask, scale=scale, enable_gqa=True)  # noqa: E731
+    with torch.no_grad():
+        err = rel_error(run().transpose(1, 2), reference_out)
+        b.record("flex", "selected_attention", "fwd", seqlen, group, flops, run, mode="compiled",
+                 rel_err_vs_fsa_ops=err)
+    if with_backward:
+        b.record("flex", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
+                 fwd_bwd(run, (q, k, v)), mode="compiled")
 
 
 def bench_sdpa(b: Bench, seqlen, group, with_backward):
@@ -206,13 +244,18 @@ def bench_nsa(b: Bench, seqlen, group, with_backward):
         b.record("fsa_ops", "select_blocks", "fwd", seqlen, group, cmp_flops * 1.5,
                  lambda: torch.ops.fsa.select_blocks(q, kc, lse, None, None, seqlen, CMP_BLOCK, CMP_STRIDE,
                                                      BLOCK, NUM_SELECTED, 1, 2, scale))
-        nsa_flops = selected_flops + 4 * seqlen * hq * WINDOW * HEAD_DIM + 2.5 * cmp_flops
-        nsa = lambda: fsa_ops.nsa_attention(q, k, v, kc, vc, *gates, window_size=WINDOW)  # noqa: E731
-        b.record("fsa_ops", "nsa_attention", "fwd", seqlen, group, nsa_flops, nsa)
-    if with_backward:
-        # Backward FLOPs: 2.5x the attention branches' forward (select_blocks has none).
-        b.record("fsa_ops", "nsa_attention", "fwdbwd", seqlen, group, 3.5 * nsa_flops,
-                 fwd_bwd(nsa, (q, k, v, kc, vc, *gates)))
+    nsa_flops = selected_flops + 4 * seqlen * hq * WINDOW * HEAD_DIM + 2.5 * cmp_flops
+    attention = lambda *t: fsa_ops.nsa_attention(*t, window_size=WINDOW)  # noqa: E731
+    compiled = torch.compile(attention, fullgraph=True)
+    inputs = (q, k, v, kc, vc, *gates)
+    for mode, fn in (("eager", attention), ("compiled", compiled)):
+        nsa = lambda fn=fn: fn(*inputs)  # noqa: E731
+        with torch.no_grad():
+            b.record("fsa_ops", "nsa_attention", "fwd", seqlen, group, nsa_flops, nsa, mode=mode)
+        if with_backward:
+            # Backward FLOPs: 2.5x the attention branches' forward (select_blocks has none).
+            b.record("fsa_ops", "nsa_attention", "fwdbwd", seqlen, group, 3.5 * nsa_flops,
+                     fwd_bwd(nsa, inputs), mode=mode)
 
 
 def fla_selected():
@@ -228,6 +271,11 @@ def main(argv=None):
     parser.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     parser.add_argument("--out", default=None, help="results folder (default benchmarks/results/<gpu>)")
     parser.add_argument("--forward-only", action="store_true", help="skip forward+backward rows")
+    parser.add_argument("--seqlens", type=int, nargs="+", help="override the preset's T values")
+    parser.add_argument("--groups", type=int, nargs="+", help="override the preset's G values")
+    parser.add_argument("--append", action="store_true",
+                        help="merge into the folder's latest.json (rows of the same system, op, "
+                             "mode, direction, T and G are replaced): a preset run in parts")
     args = parser.parse_args(argv)
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -236,35 +284,94 @@ def main(argv=None):
     out_dir = Path(args.out or Path(__file__).parent / "results" / gpu.replace(" ", "_"))
     out_dir.mkdir(parents=True, exist_ok=True)
     b = Bench(device, dtype)
-    preset = PRESETS[args.preset]
+    preset = dict(PRESETS[args.preset])
+    preset.update({k: v for k, v in (("seqlens", args.seqlens), ("groups", args.groups)) if v})
     print(f"fsa_ops {fsa_ops.__version__} on {gpu}: kernels={'triton' if fsa_ops.kernels_available(device) else 'reference'}")
-    for seqlen in preset["seqlens"]:
-        for group in preset["groups"]:
-            with_backward = not args.forward_only
-            bench_selected(b, seqlen, group, with_backward)
-            bench_range_branches(b, seqlen, group, with_backward)
-            bench_nsa(b, seqlen, group, with_backward)
-            bench_sdpa(b, seqlen, group, with_backward)
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    shapes = [(t, g) for t in preset["seqlens"] for g in preset["groups"]]
+    for i, (seqlen, group) in enumerate(shapes):
+        progress(i, len(shapes), f"T={seqlen} G={group}")
+        with_backward = not args.forward_only
+        bench_selected(b, seqlen, group, with_backward)
+        bench_range_branches(b, seqlen, group, with_backward)
+        bench_nsa(b, seqlen, group, with_backward)
+        bench_sdpa(b, seqlen, group, with_backward)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    progress(len(shapes), len(shapes), "done")
 
     env = dict(torch=torch.__version__, triton=_version("triton"), fla=_version("fla"), gpu=gpu,
                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                command="python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
                python=platform.python_version(), clocks=_clocks())
-    (out_dir / "latest.json").write_text(json.dumps(dict(env=env, rows=b.rows), indent=1))
-    (out_dir / "latest.md").write_text(markdown_table(env, b.rows))
-    print(markdown_table(env, b.rows))
+    rows = b.rows
+    if args.append and (out_dir / "latest.json").exists():
+        previous = json.loads((out_dir / "latest.json").read_text())
+        new_keys = {row_key(r) for r in rows}
+        rows = [r for r in previous["rows"] if row_key(r) not in new_keys] + rows
+        env["command"] = previous["env"]["command"] + " && " + env["command"]
+    rows.sort(key=lambda r: (r["T"], r["G"]))
+    (out_dir / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
+    (out_dir / "latest.md").write_text(markdown_table(env, rows) + "\n" + summary_table(rows))
+    try:
+        from benchmarks.plot import plot_results
+        for path in plot_results(rows, out_dir, env):
+            print("wrote", path)
+    except ImportError as e:
+        print(f"no plots ({e})")
+    print(summary_table(rows))
+
+
+def row_key(r):
+    return (r["system"], r["op"], r.get("mode", "eager"), r["direction"], r["T"], r["G"])
+
+
+def progress(done, total, what):
+    """A one-line progress bar on stderr (the rows themselves go to stdout)."""
+    width = 30
+    filled = width * done // max(total, 1)
+    print(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}", file=sys.stderr,
+          flush=True)
+
+
+def summary_table(rows):
+    """Per (T, G): the whole NSA attention vs SDPA, selected attention vs fla and FlexAttention,
+    forward+backward where measured (else forward)."""
+    def ms(system, op, direction, t, g, mode="eager"):
+        for r in rows:
+            if (r["system"], r["op"], r.get("mode", "eager"), r["direction"], r["T"], r["G"]) == \
+                    (system, op, mode, direction, t, g):
+                return r["ms"]
+        return None
+
+    def fmt(x, digits=2):
+        return "—" if x is None else f"{x:.{digits}f}"
+
+    def ratio(a, b):
+        return "—" if a is None or b is None else f"{a / b:.2f}x"
+
+    lines = ["| T | G | dir | NSA eager ms | NSA compiled ms | SDPA ms | NSA vs SDPA | "
+             "selected ms | fla ms | flex ms | vs fla | vs flex |", "|" + "---|" * 12]
+    for t, g in sorted({(r["T"], r["G"]) for r in rows}):
+        for d in ("fwd", "fwdbwd"):
+            nsa, nsa_c, sdpa = (ms("fsa_ops", "nsa_attention", d, t, g), ms("fsa_ops", "nsa_attention", d, t, g, "compiled"),
+                                ms("sdpa", "full_causal_attention", d, t, g))
+            sel, fla, flex = (ms("fsa_ops", "selected_attention", d, t, g), ms("fla", "selected_attention", d, t, g),
+                              ms("flex", "selected_attention", d, t, g, "compiled"))
+            if nsa is None:
+                continue
+            lines.append(f"| {t} | {g} | {d} | {fmt(nsa)} | {fmt(nsa_c)} | {fmt(sdpa)} | {ratio(sdpa, nsa)} | "
+                         f"{fmt(sel)} | {fmt(fla)} | {fmt(flex)} | {ratio(fla, sel)} | {ratio(flex, sel)} |")
+    return "\n".join(lines) + "\n"
 
 
 def markdown_table(env, rows):
     lines = [f"Command: `{env['command']}`  ", f"{env['gpu']}, torch {env['torch']}, triton {env['triton']}, "
              f"fla {env['fla']}, {env['date']}", "",
-             "| system | op | dir | T | G | ms | TFLOP/s | peak GiB | note |", "|---|---|---|---|---|---|---|---|---|"]
+             "| system | op | mode | dir | T | G | ms | TFLOP/s | peak GiB | note |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         note = ", ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in r.items() if k in ("rel_err_vs_fsa_ops", "padded_heads", "error", "note"))
-        lines.append(f"| {r['system']} | {r['op']} | {r['direction']} | {r['T']} | {r['G']} | {r['ms']:.3f} | "
+                         for k, v in r.items() if k in ("rel_err_vs_fsa_ops", "padded_heads", "error", "note", "density"))
+        lines.append(f"| {r['system']} | {r['op']} | {r.get('mode', 'eager')} | {r['direction']} | {r['T']} | {r['G']} | {r['ms']:.3f} | "
                      f"{r['tflops']:.1f} | {r['peak_mem_bytes'] / 2**30:.2f} | {note} |")
     return "\n".join(lines) + "\n"
 

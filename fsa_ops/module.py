@@ -66,7 +66,11 @@ class Compression(nn.Module):
         if self.kind == "mean":
             out = blocks.mean(2)
         else:
-            out = torch.einsum("brlhd,hlde->brhe", blocks + self.position, self.weight)
+            # [B, Hkv, R, block * D] @ [Hkv, block * D, D]: one batched matmul over B * Hkv.
+            # (An einsum here reshapes a permuted view, which puts guards on R that
+            # torch.export cannot prove for a dynamic sequence length.)
+            x = (blocks + self.position).permute(0, 3, 1, 2, 4).contiguous().flatten(-2)
+            out = torch.matmul(x, self.weight.flatten(1, 2)).transpose(1, 2).contiguous()
         return out.masked_fill(~valid[None, :, None, None], 0.0)
 
 

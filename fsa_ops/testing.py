@@ -9,6 +9,8 @@ bfloat16 8, so one rounding costs ~5e-4 and ~4e-3 and a chain of them stays unde
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import Tensor
 
@@ -111,3 +113,35 @@ class OracleAttention:
         self.gap = selection_gap(self.indices, keys)
         return reference.nsa_attention(q, k, v, k_cmp, v_cmp, g_cmp, g_slc, g_swa,
                                        indices=self.indices, **kw)
+
+
+_CALL_PATTERNS = [
+    re.compile(r"^(?:\w+ = )?(cpp_fused_\w+)\("),              # Inductor C++ kernel (CPU)
+    re.compile(r"^(triton_\w+)\.run\("),                       # Inductor Triton kernel (CUDA)
+    re.compile(r"(extern_kernels\.\w+)\("),                    # mm, bmm, addmm, ...
+    re.compile(r"torch\.ops\.(\w+\.\w+)\.\w+\("),              # custom ops and ATen fallbacks
+    re.compile(r"^(?:\w+ = )?(aten\.\w+)(?:\.\w+)?\("),        # ATen fallbacks, short form
+]
+
+
+def compiled_calls(code: str) -> list[str]:
+    """The ordered kernel launches and extern/custom-op calls of one Inductor output module
+    (`torch._inductor.utils.run_and_get_code`), read from its `call` function."""
+    calls, indent = [], None          # indent of `def call(` once found (a method in newer torch)
+    for line in code.splitlines():
+        stripped = line.strip()
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            if stripped.startswith("def call("):
+                indent = depth
+            continue
+        if stripped and depth <= indent:
+            break
+        if stripped.startswith(("#", "assert_", "del ")):
+            continue
+        for pattern in _CALL_PATTERNS:
+            match = pattern.search(stripped)
+            if match:
+                calls.append(match.group(1))
+                break
+    return calls

@@ -19,12 +19,17 @@ def test_smoke_preset_writes_spec_rows(tmp_path):
     assert {("fsa_ops", "selected_attention"), ("fsa_ops", "window_attention"),
             ("fsa_ops", "compressed_attention"), ("fsa_ops", "select_blocks"),
             ("fsa_ops", "nsa_attention"), ("sdpa", "full_causal_attention")} <= ops
-    assert {("fsa_ops", "nsa_attention", "fwdbwd"), ("sdpa", "full_causal_attention", "fwdbwd")} <= {
-        (r["system"], r["op"], r["direction"]) for r in rows}
+    assert {("fsa_ops", "nsa_attention", "eager", "fwdbwd"),
+            ("fsa_ops", "nsa_attention", "compiled", "fwdbwd"),
+            ("sdpa", "full_causal_attention", "eager", "fwdbwd")} <= {
+        (r["system"], r["op"], r["mode"], r["direction"]) for r in rows}
     for row in rows:
         assert ROW_KEYS <= set(row)
         assert row["system"] in {"fsa_ops", "fla", "flex", "sdpa"}
-        assert row["direction"] in {"fwd", "fwdbwd"} and row["mode"] in {"eager", "compiled"}
+        assert row["direction"] in {"fwd", "fwdbwd", "build"} and row["mode"] in {"eager", "compiled"}
         assert math.isnan(row["ms"])
     table = (tmp_path / "latest.md").read_text().splitlines()
-    assert table[0].startswith("Command: `") and len([x for x in table if x.startswith("| ")]) == len(rows) + 1
+    assert table[0].startswith("Command: `")
+    assert len([x for x in table if x.startswith("| ") and x.count("|") == 11]) == len(rows) + 1
+    summary = [x for x in table if x.startswith("| ") and x.count("|") == 13]
+    assert len(summary) == 1 + 2 * 2          # header + (fwd, fwdbwd) for each of the two G
