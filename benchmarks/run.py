@@ -280,6 +280,8 @@ def main(argv=None):
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    # Every (T, G) and every selection mask is a new specialisation of the compiled rows.
+    torch._dynamo.config.recompile_limit = 1024
     gpu = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     out_dir = Path(args.out or Path(__file__).parent / "results" / gpu.replace(" ", "_"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -288,6 +290,14 @@ def main(argv=None):
     preset.update({k: v for k, v in (("seqlens", args.seqlens), ("groups", args.groups)) if v})
     print(f"fsa_ops {fsa_ops.__version__} on {gpu}: kernels={'triton' if fsa_ops.kernels_available(device) else 'reference'}")
     shapes = [(t, g) for t in preset["seqlens"] for g in preset["groups"]]
+    env = dict(torch=torch.__version__, triton=_version("triton"), fla=_version("fla"), gpu=gpu,
+               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+               command="python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
+               python=platform.python_version(), clocks=_clocks())
+    previous = None
+    if args.append and (out_dir / "latest.json").exists():
+        previous = json.loads((out_dir / "latest.json").read_text())
+        env["command"] = previous["env"]["command"] + " && " + env["command"]
     for i, (seqlen, group) in enumerate(shapes):
         progress(i, len(shapes), f"T={seqlen} G={group}")
         with_backward = not args.forward_only
@@ -297,21 +307,8 @@ def main(argv=None):
         bench_sdpa(b, seqlen, group, with_backward)
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    progress(len(shapes), len(shapes), "done")
-
-    env = dict(torch=torch.__version__, triton=_version("triton"), fla=_version("fla"), gpu=gpu,
-               date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-               command="python " + " ".join([os.path.relpath(__file__)] + (argv or sys.argv[1:])),
-               python=platform.python_version(), clocks=_clocks())
-    rows = b.rows
-    if args.append and (out_dir / "latest.json").exists():
-        previous = json.loads((out_dir / "latest.json").read_text())
-        new_keys = {row_key(r) for r in rows}
-        rows = [r for r in previous["rows"] if row_key(r) not in new_keys] + rows
-        env["command"] = previous["env"]["command"] + " && " + env["command"]
-    rows.sort(key=lambda r: (r["T"], r["G"]))
-    (out_dir / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
-    (out_dir / "latest.md").write_text(markdown_table(env, rows) + "\n" + summary_table(rows))
+        rows = write_results(out_dir, env, b.rows, previous)     # after every shape: a run
+    progress(len(shapes), len(shapes), "done")                   # cut short keeps its rows
     try:
         from benchmarks.plot import plot_results
         for path in plot_results(rows, out_dir, env):
@@ -320,6 +317,16 @@ def main(argv=None):
         print(f"no plots ({e})")
     print(summary_table(rows))
 
+
+def write_results(out_dir, env, rows, previous):
+    """latest.json and latest.md from this run's rows, merged over `previous` (--append)."""
+    if previous is not None:
+        new_keys = {row_key(r) for r in rows}
+        rows = [r for r in previous["rows"] if row_key(r) not in new_keys] + rows
+    rows = sorted(rows, key=lambda r: (r["T"], r["G"]))
+    (out_dir / "latest.json").write_text(json.dumps(dict(env=env, rows=rows), indent=1))
+    (out_dir / "latest.md").write_text(markdown_table(env, rows) + "\n" + summary_table(rows))
+    return rows
 
 def row_key(r):
     return (r["system"], r["op"], r.get("mode", "eager"), r["direction"], r["T"], r["G"])

@@ -32,8 +32,10 @@ def compression_rows(seqlen: int, block: int, stride: int, cu_seqlens: Optional[
     starts, lengths = cu[:-1], cu[1:] - cu[:-1]
     r = torch.arange(seqlen // stride, device=device)
     # The owner of row r is the last sequence whose first row is <= r; earlier sequences that
-    # share that first row are shorter than the stride and own no row.
-    seq = (torch.searchsorted(starts // stride, r, right=True) - 1).clamp(min=0)
+    # share that first row are shorter than the stride and own no row. (Searching all of cu,
+    # whose last row T // stride exceeds every r, gives the same count as searching `starts`;
+    # Inductor in torch 2.11 cannot lower searchsorted over a slice.)
+    seq = (torch.searchsorted(cu // stride, r, right=True) - 1).clamp(min=0)
     i = r - starts[seq] // stride
     count = torch.where(lengths[seq] >= block, (lengths[seq] - block) // stride + 1, 0)
     valid = (i >= 0) & (i < count)
@@ -91,7 +93,7 @@ def token_positions(seqlen: int, cu_seqlens: Optional[Tensor], device) -> Tensor
     if cu_seqlens is None:
         return t
     cu = cu_seqlens.long()
-    seq = torch.searchsorted(cu[1:], t, right=True)
+    seq = torch.searchsorted(cu, t, right=True) - 1      # cu[0] = 0 <= t: same as over cu[1:]
     return t - cu[seq]
 
 

@@ -8,6 +8,7 @@ snapshot is for torch 2.13 (CI), the CUDA one for the GPU image's torch 2.11.
 
 import copy
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,14 +55,16 @@ def compiled_kernel_lists(layer, x):
 
 
 def assert_gate_fused(forward, backward):
-    """The gate is never a kernel (or op call) of its own: its mix runs in the kernel that
-    computes the sigmoid, and neither gated_combine op is called."""
+    """The gate is never a kernel (or op call) of its own: every kernel that computes part of
+    gated_combine or its backward also computes something else (the gate's sigmoid, the
+    upstream gradient's view, ...), and neither gated_combine op is called."""
     assert not [c for c in forward + backward if c.startswith("fsa.gated_combine")]
-    mixing = [c for c in forward if "gated_combine" in c]
-    assert len(mixing) == 1 and "sigmoid" in mixing[0], mixing
-    for c in backward:       # e.g. cpp_fused_..._gated_combine_backward_..._0: fused with others
-        fused = re.sub(r"^(cpp|triton_\w{3})_fused_|_\d+$", "", c)
-        assert fused.replace("gated_combine_backward", "").strip("_"), c
+    assert [c for c in forward if "gated_combine" in c and "sigmoid" in c]
+    for c in forward + backward:
+        if "gated_combine" in c:     # e.g. cpp_fused_gated_combine_sigmoid_unbind_view_3
+            fused = re.sub(r"^(cpp|triton_\w{3})_fused_|_\d+$", "", c)
+            others = re.sub(r"gated_combine(_backward)?", "", fused).strip("_")
+            assert others, c
 
 
 def test_gated_combine_decomposed_for_inductor_only():
@@ -130,8 +133,68 @@ def test_compiled_layer_kernel_list_cuda():
     forward, backward = compiled_kernel_lists(layer, torch.randn(2, 203, 64, device="cuda",
                                                                  dtype=torch.bfloat16))
     assert_gate_fused(forward, backward)
-    assert_expected_inline("\n".join(forward), """""")
-    assert_expected_inline("\n".join(backward), """""")
+    assert_expected_inline("\n".join(forward), """\
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.addmm
+triton_poi_fused_add_arange_mul_unsqueeze_0
+triton_poi_fused__unsafe_view_add_clone_index_permute_view_1
+triton_poi_fused_clone_expand_view_2
+extern_kernels.bmm
+triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_sub_transpose_unsqueeze_view_3
+triton_poi_fused__unsafe_view_add_clone_index_permute_view_1
+triton_poi_fused_clone_expand_view_2
+extern_kernels.bmm
+triton_poi_fused_bitwise_not_clone_masked_fill_transpose_view_4
+triton_poi_fused__to_copy__unsafe_view_add_arange_cat_cos_div_mul_neg_pow_sin_slice_unsqueeze_view_5
+triton_poi_fused__to_copy__unsafe_view_add_arange_cat_cos_div_mul_neg_pow_selected_attention_sin_slice_unsqueeze_view_window_attention_6
+fsa.compressed_attention
+fsa.select_blocks
+fsa.selected_attention
+fsa.window_attention
+triton_poi_fused_gated_combine_sigmoid_unbind_view_7
+triton_poi_fused_gated_combine_sigmoid_unbind_view_8
+triton_poi_fused_gated_combine_sigmoid_unbind_view_9
+triton_poi_fused_gated_combine_sigmoid_unbind_view_10
+extern_kernels.mm""")
+    assert_expected_inline("\n".join(backward), """\
+extern_kernels.mm
+extern_kernels.mm
+triton_per_fused_compressed_attention_backward_gated_combine_gated_combine_backward_selected_attention_backward_view_window_attention_backward_0
+triton_poi_fused_gated_combine_backward_selected_attention_backward_view_window_attention_backward_1
+fsa.window_attention_backward
+fsa.selected_attention_backward
+fsa.compressed_attention_backward
+triton_poi_fused_bitwise_not_clone_masked_fill_transpose_2
+extern_kernels.bmm
+triton_poi_fused_index_put_new_zeros_permute_view_3
+triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_4
+extern_kernels.bmm
+triton_poi_fused_index_put_new_zeros_permute_view_3
+triton_per_fused_index_put_new_zeros_permute_sum_view_5
+triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_6
+triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_view_7
+extern_kernels.bmm
+triton_poi_fused_sum_view_8
+extern_kernels.bmm
+triton_poi_fused_sum_view_8
+triton_poi_fused_gated_combine_backward_sigmoid_sigmoid_backward_stack_view_9
+triton_poi_fused_sigmoid_backward_view_10
+extern_kernels.mm
+extern_kernels.mm
+triton_red_fused_sum_11
+triton_per_fused_sum_12
+triton_poi_fused_add_13
+triton_poi_fused_add_view_14
+extern_kernels.mm
+extern_kernels.mm
+triton_poi_fused_add_view_14
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+triton_poi_fused_add_view_15""")
 
 
 def check_dynamic_lengths(device, lengths, packed: bool):
@@ -200,8 +263,31 @@ def test_export_and_aoti_cpu(tmp_path):
 
 
 @CUDA
-def test_export_and_aoti_cuda(tmp_path):
-    check_export("cuda", tmp_path, aoti=True)
+def test_export_cuda(tmp_path):
+    check_export("cuda", tmp_path, aoti=False)
+
+
+def aoti_probe(device, what):
+    """scripts/aoti_probe.py in a subprocess (AOTInductor crashes take the process down):
+    (finished, output)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "aoti_probe.py"
+    run = subprocess.run([sys.executable, str(script), device, what], capture_output=True,
+                         text=True, timeout=600)
+    return run.returncode == 0 and "stage done" in run.stdout, run.stdout + run.stderr[-2000:]
+
+
+@CUDA
+def test_aoti_cuda():
+    """AOTInductor on CUDA. On the GPU image's torch 2.11 loading *any* AOTInductor package
+    crashed (a Linear+GELU with no fsa op, too): that is checked first, and only then is the
+    NSA layer's result required."""
+    plain_ok, plain_log = aoti_probe("cuda", "plain")
+    if not plain_ok:
+        pytest.skip(f"AOTInductor fails without any fsa op on torch {torch.__version__}: "
+                    + plain_log.strip().splitlines()[-1][:200])
+    ok, log = aoti_probe("cuda", "fsa")
+    assert ok, log
+    assert float(log.split("max abs diff")[1].split()[0]) < 1e-3, log
 
 
 @CUDA
