@@ -147,11 +147,11 @@ PRESETS = {
 
 def train(seqlen: int, batch: int, steps: int, dim: int, layers: int, heads: int, kv_heads: int,
           lr: float, config: fsa_ops.NSAConfig, dtype: str = "float32", device: str = "cpu",
-          seed: int = 0, log_every: int = 0, task: dict = {}) -> dict:
+          seed: int = 0, log_every: int = 0, task: dict | None = None) -> dict:
     """Train from scratch; returns the loss history and the final evaluation."""
     torch.manual_seed(seed)
     task = RecallTask(seqlen=seqlen, margin=config.window_size + 2 * config.select_block_size,
-                      **task)
+                      **(task or {}))
     model = RecallLM(task, dim, layers, heads, kv_heads, config).to(device)
     autocast = torch.autocast(device_type=torch.device(device).type, dtype=getattr(torch, dtype),
                               enabled=dtype != "float32")
