@@ -6,7 +6,8 @@
 #   bash benchmarks/gpu_session.sh all       # the whole test suite too
 #   bash benchmarks/gpu_session.sh compile   # torch.compile suite on CUDA (kernel-list snapshot
 #                                            # accepted into $OUT/test_compile.py) + recall LM
-#   SEQLENS="8192 16384" bash benchmarks/gpu_session.sh full   # full preset, in parts (--append)
+#   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
+#                                            # (--append over benchmarks/results/partial/)
 # Wheels missing on the GPU image (expecttest, fla-core) travel in .whl/ (README: GPU runs).
 # A fresh machine compiles every kernel once (minutes): keep each call under the 10-minute cap.
 set -u
@@ -64,6 +65,6 @@ fi
 if [ "$what" = full ]; then
   mkdir -p "$OUT/bench"
   [ -f benchmarks/results/partial/latest.json ] && cp benchmarks/results/partial/latest.json "$OUT/bench/"
-  timeout "$budget" python3 benchmarks/run.py --preset full --seqlens ${SEQLENS} --append \
+  timeout "$budget" python3 benchmarks/run.py --preset full --seqlens ${SEQLENS} ${BENCH_GROUPS:+--groups ${BENCH_GROUPS}} --append \
     --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -40
 fi
