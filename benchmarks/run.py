@@ -277,6 +277,9 @@ def main(argv=None):
                         help="merge into the folder's latest.json (rows of the same system, op, "
                              "mode, direction, T and G are replaced): a preset run in parts")
     args = parser.parse_args(argv)
+    for name in ("seqlens", "groups"):
+        if any(v < 1 for v in getattr(args, name) or ()):
+            parser.error(f"--{name} takes positive integers, got {getattr(args, name)}")
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
