@@ -6,6 +6,9 @@
 #   bash benchmarks/gpu_session.sh all       # the whole test suite too
 #   bash benchmarks/gpu_session.sh compile   # torch.compile suite on CUDA (kernel-list snapshot
 #                                            # accepted into $OUT/test_compile.py) + recall LM
+#   bash benchmarks/gpu_session.sh reliability   # kernel suite, error/numerics/large-tensor
+#                                            # tests, in parallel processes
+#   bash benchmarks/gpu_session.sh sanitize      # compute-sanitizer + the CUDA compile suite
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
 #                                            # (--append over benchmarks/results/partial/)
 # Wheels missing on the GPU image (expecttest, fla-core) travel in .whl/ (README: GPU runs).
@@ -37,6 +40,27 @@ if [ "$what" = kernels ]; then
   wait
   tail -n 4 "$OUT"/pytest_kernels_*.log "$OUT/main_job.log"
   grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
+fi
+if [ "$what" = reliability ]; then
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
+    -k "match_oracle" > "$OUT/pytest_kernels_oracle.log" 2>&1 &
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
+    -k "not match_oracle" > "$OUT/pytest_kernels_long.log" 2>&1 &
+  HYPOTHESIS_PROFILE=dev timeout "$budget" python3 -m pytest tests/test_errors.py tests/test_numerics.py \
+    -q -p no:cacheprovider -m "triton or cuda" > "$OUT/pytest_errors_numerics.log" 2>&1 &
+  timeout "$budget" python3 -m pytest tests/test_large.py -v -p no:cacheprovider > "$OUT/pytest_large.log" 2>&1 &
+  wait
+  for f in "$OUT"/pytest_*.log; do echo "== $f"; grep -E "passed|failed|error" "$f" | tail -2; done
+  grep -h -E "^(FAILED|ERROR)" "$OUT"/pytest_*.log | cut -c1-200
+fi
+if [ "$what" = sanitize ]; then
+  # compute-sanitizer over every kernel (scripts/sanitize.sh), and the CUDA compile suite
+  # (no host sync, CUDA graphs, dynamic shapes) alongside.
+  timeout 400 python3 -m pytest tests/test_compile.py -q -p no:cacheprovider -m cuda \
+    > "$OUT/pytest_compile_cuda.log" 2>&1 &
+  SAN_TIMEOUT=${SAN_TIMEOUT:-230} bash scripts/sanitize.sh
+  wait
+  tail -n 3 "$OUT/pytest_compile_cuda.log"
 fi
 if [ "$what" = tests ] || [ "$what" = all ]; then
   HYPOTHESIS_PROFILE=dev timeout 420 python3 -m pytest tests -q -m "triton or cuda" -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu.log" | tail -25

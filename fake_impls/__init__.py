@@ -1,8 +1,9 @@
 """Fake (meta) implementations of every `torch.ops.fsa` op.
 
 They run the same argument checks as the real kernels (so torch.compile reports the same
-errors as eager mode) and build empty outputs from shapes alone: no data is read, and every
-size is an expression of the input sizes, so symbolic sequence lengths work.
+errors as eager mode) and build empty outputs from shapes alone: no data is read (so
+`check_values` is left to the real kernel), and every size is an expression of the input
+sizes, so symbolic sequence lengths work.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _lse_like(q: torch.Tensor) -> torch.Tensor:
 
 @torch.library.register_fake("fsa::compressed_attention")
 def _(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
-      compress_stride, scale):
+      compress_stride, scale, check_values=True):
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                      compress_block_size, compress_stride, scale)
     return q.new_empty(q.shape), _lse_like(q)
@@ -27,7 +28,8 @@ def _(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size
 
 @torch.library.register_fake("fsa::select_blocks")
 def _(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size, compress_stride,
-      select_block_size, num_selected_blocks, num_init_blocks, num_local_blocks, scale):
+      select_block_size, num_selected_blocks, num_init_blocks, num_local_blocks, scale,
+      check_values=True):
     check.check_select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                               compress_block_size, compress_stride, select_block_size,
                               num_selected_blocks, num_init_blocks, num_local_blocks, scale)
@@ -36,14 +38,14 @@ def _(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size, 
 
 
 @torch.library.register_fake("fsa::selected_attention")
-def _(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale):
+def _(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale, check_values=True):
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale)
     return q.new_empty(q.shape), _lse_like(q)
 
 
 @torch.library.register_fake("fsa::window_attention")
-def _(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale):
+def _(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, check_values=True):
     check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
     return q.new_empty(q.shape), _lse_like(q)
 
@@ -56,7 +58,7 @@ def _(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
 
 @torch.library.register_fake("fsa::compressed_attention_backward")
 def _(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
-      compress_stride, scale):
+      compress_stride, scale, check_values=True):
     op = "compressed_attention_backward"
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                      compress_block_size, compress_stride, scale, op=op)
@@ -65,7 +67,8 @@ def _(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compres
 
 
 @torch.library.register_fake("fsa::selected_attention_backward")
-def _(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k, select_block_size, scale):
+def _(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k, select_block_size, scale,
+      check_values=True):
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op)
@@ -74,7 +77,7 @@ def _(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k, select_block_siz
 
 
 @torch.library.register_fake("fsa::window_attention_backward")
-def _(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size, scale):
+def _(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size, scale, check_values=True):
     op = "window_attention_backward"
     check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op)
     check.check_grad_output(op, do, o, lse, q)
@@ -83,6 +86,6 @@ def _(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size, scale):
 
 @torch.library.register_fake("fsa::gated_combine_backward")
 def _(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
-    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa, do)
     return (*(o.new_empty(o.shape) for o in (o_cmp, o_slc, o_swa)),
             *(g.new_empty(g.shape) for g in (g_cmp, g_slc, g_swa)))

@@ -49,7 +49,8 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
                   cu_seqlens: Optional[Tensor] = None,
                   cu_seqlens_q: Optional[Tensor] = None,
                   cu_seqlens_k: Optional[Tensor] = None,
-                  return_indices: bool = False):
+                  return_indices: bool = False,
+                  check_values: Optional[bool] = None):
     """Native Sparse Attention: g_cmp * compressed + g_slc * selected + g_swa * window.
 
     q [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; k_cmp, v_cmp [B, Tc, Hkv, D] (packed:
@@ -57,19 +58,29 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
     activated. Returns o [B, Tq, Hq, D], and the selected block indices [B, Tq, Hkv, n] when
     `return_indices`. Differentiable in q, k, v, k_cmp, v_cmp and the gates; block selection
     is not (NSA's rule).
+
+    `check_values`: check the values of the cu_seqlens (one host sync on a GPU). None means
+    yes in eager mode and no inside `torch.compile`, whose graphs must not sync; the kernels
+    stay in bounds either way (see `fsa_ops.ops`).
     """
     cu_seqlens_q, cu_seqlens_k = resolve_cu_seqlens(cu_seqlens, cu_seqlens_q, cu_seqlens_k)
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
+    if check_values is None:
+        check_values = not torch.compiler.is_compiling()
     seqlen_k = k.shape[1]
     fsa = torch.ops.fsa
+    # The first op checks the cu_seqlens; the indices come from select_blocks, valid by
+    # construction, so no later op reads data to check it again.
     o_cmp, lse_cmp = fsa.compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
-                                              seqlen_k, compress_block_size, compress_stride, scale)
+                                              seqlen_k, compress_block_size, compress_stride, scale,
+                                              check_values)
     indices = fsa.select_blocks(q.detach(), k_cmp.detach(), lse_cmp.detach(), cu_seqlens_q,
                                 cu_seqlens_k, seqlen_k, compress_block_size, compress_stride,
                                 select_block_size, num_selected_blocks, num_init_blocks,
-                                num_local_blocks, scale)
+                                num_local_blocks, scale, False)
     o_slc, _ = fsa.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                      select_block_size, scale)
-    o_swa, _ = fsa.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+                                      select_block_size, scale, False)
+    o_swa, _ = fsa.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale,
+                                    False)
     o = fsa.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
     return (o, indices) if return_indices else o

@@ -115,6 +115,7 @@ class NativeSparseAttention(nn.Module):
             raise ValueError(f"NativeSparseAttention: num_heads ({num_heads}) must be a positive "
                              f"multiple of num_kv_heads ({num_kv_heads})")
         factory = dict(device=device, dtype=dtype)
+        self.hidden_size = hidden_size
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         self.config, self.rope_theta, self.attention_fn = config, rope_theta, attention_fn
         self.q_proj = nn.Linear(hidden_size, num_heads * head_dim, bias=bias, **factory)
@@ -130,6 +131,9 @@ class NativeSparseAttention(nn.Module):
                 return_indices: bool = False):
         """x [B, T, hidden] -> [B, T, hidden] (and the selected blocks [B, T, Hkv, n] when
         `return_indices`)."""
+        if x.dim() != 3 or x.shape[-1] != self.hidden_size:
+            raise ValueError(f"NativeSparseAttention: x must have shape [B, T, {self.hidden_size}], "
+                             f"got {tuple(x.shape)}")
         batch, seqlen, _ = x.shape
         cfg = self.config
         q = self.q_proj(x).unflatten(-1, (self.num_heads, self.head_dim))

@@ -17,6 +17,14 @@ backward op of its own so compiled backward graphs stay opaque and have fake imp
 
 lse is float32 [B, Tq, Hq] (float64 for float64 inputs) and is not differentiable.
 `seqlen_k` is the key length Tk that k_cmp was compressed from (the total when packed).
+
+`check_values` (last argument of every op that takes `cu_seqlens` or `indices`): also check
+their values (offsets start at 0, never decrease, end at the token count; every index is -1
+or a block of its row's sequence). That reads data, one host sync on a GPU, so
+`fsa_ops.nsa_attention` turns it off inside `torch.compile`d code and autograd passes False to
+the backward ops. Unchecked values never make a kernel read or write out of bounds: an index
+outside its sequence's blocks counts as -1, offsets are clamped into the tensor; the output
+for such input is defined by that rule and is not an error report.
 """
 
 from __future__ import annotations
@@ -33,11 +41,6 @@ Tensors2 = tuple[Tensor, Tensor]
 Tensors3 = tuple[Tensor, Tensor, Tensor]
 
 
-def _check_packing_values(op, q, seqlen_k, cu_seqlens_q, cu_seqlens_k):
-    if cu_seqlens_q is not None:
-        check.check_cu_seqlens_values(op, cu_seqlens_q, cu_seqlens_k, q.shape[1], seqlen_k)
-
-
 # ---------------------------------------------------------------------------------------------
 # Forward ops
 # ---------------------------------------------------------------------------------------------
@@ -46,10 +49,10 @@ def _check_packing_values(op, q, seqlen_k, cu_seqlens_q, cu_seqlens_k):
 def compressed_attention(q: Tensor, k_cmp: Tensor, v_cmp: Tensor,
                          cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
                          seqlen_k: int, compress_block_size: int, compress_stride: int,
-                         scale: float) -> Tensors2:
+                         scale: float, check_values: bool = True) -> Tensors2:
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
-                                     compress_block_size, compress_stride, scale)
-    _check_packing_values("compressed_attention", q, seqlen_k, cu_seqlens_q, cu_seqlens_k)
+                                     compress_block_size, compress_stride, scale,
+                                     check_values=check_values)
     return reference.compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                           compress_block_size, compress_stride, scale)
 
@@ -58,11 +61,12 @@ def compressed_attention(q: Tensor, k_cmp: Tensor, v_cmp: Tensor,
 def select_blocks(q: Tensor, k_cmp: Tensor, lse: Tensor, cu_seqlens_q: Optional[Tensor],
                   cu_seqlens_k: Optional[Tensor], seqlen_k: int, compress_block_size: int,
                   compress_stride: int, select_block_size: int, num_selected_blocks: int,
-                  num_init_blocks: int, num_local_blocks: int, scale: float) -> Tensor:
+                  num_init_blocks: int, num_local_blocks: int, scale: float,
+                  check_values: bool = True) -> Tensor:
     check.check_select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                               compress_block_size, compress_stride, select_block_size,
-                              num_selected_blocks, num_init_blocks, num_local_blocks, scale)
-    _check_packing_values("select_blocks", q, seqlen_k, cu_seqlens_q, cu_seqlens_k)
+                              num_selected_blocks, num_init_blocks, num_local_blocks, scale,
+                              check_values=check_values)
     return reference.select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                    compress_block_size, compress_stride, select_block_size,
                                    num_selected_blocks, num_init_blocks, num_local_blocks, scale)
@@ -71,20 +75,20 @@ def select_blocks(q: Tensor, k_cmp: Tensor, lse: Tensor, cu_seqlens_q: Optional[
 @torch.library.custom_op("fsa::selected_attention", mutates_args=())
 def selected_attention(q: Tensor, k: Tensor, v: Tensor, indices: Tensor,
                        cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
-                       select_block_size: int, scale: float) -> Tensors2:
+                       select_block_size: int, scale: float,
+                       check_values: bool = True) -> Tensors2:
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                   select_block_size, scale)
-    _check_packing_values("selected_attention", q, k.shape[1], cu_seqlens_q, cu_seqlens_k)
-    check.check_indices_values("selected_attention", indices, k.shape[1], select_block_size)
+                                   select_block_size, scale, check_values=check_values)
     return reference.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                         select_block_size, scale)
 
 
 @torch.library.custom_op("fsa::window_attention", mutates_args=())
 def window_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens_q: Optional[Tensor],
-                     cu_seqlens_k: Optional[Tensor], window_size: int, scale: float) -> Tensors2:
-    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
-    _check_packing_values("window_attention", q, k.shape[1], cu_seqlens_q, cu_seqlens_k)
+                     cu_seqlens_k: Optional[Tensor], window_size: int, scale: float,
+                     check_values: bool = True) -> Tensors2:
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale,
+                                 check_values=check_values)
     return reference.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
 
 
@@ -104,10 +108,11 @@ def compressed_attention_backward(do: Tensor, q: Tensor, k_cmp: Tensor, v_cmp: T
                                   lse: Tensor, cu_seqlens_q: Optional[Tensor],
                                   cu_seqlens_k: Optional[Tensor], seqlen_k: int,
                                   compress_block_size: int, compress_stride: int,
-                                  scale: float) -> Tensors3:
+                                  scale: float, check_values: bool = True) -> Tensors3:
     op = "compressed_attention_backward"
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
-                                     compress_block_size, compress_stride, scale, op=op)
+                                     compress_block_size, compress_stride, scale, op=op,
+                                     check_values=check_values)
     check.check_grad_output(op, do, o, lse, q)
     return reference.compressed_attention_backward(do, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
                                                    seqlen_k, compress_block_size, compress_stride,
@@ -118,10 +123,10 @@ def compressed_attention_backward(do: Tensor, q: Tensor, k_cmp: Tensor, v_cmp: T
 def selected_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, indices: Tensor,
                                 o: Tensor, lse: Tensor, cu_seqlens_q: Optional[Tensor],
                                 cu_seqlens_k: Optional[Tensor], select_block_size: int,
-                                scale: float) -> Tensors3:
+                                scale: float, check_values: bool = True) -> Tensors3:
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                   select_block_size, scale, op=op)
+                                   select_block_size, scale, op=op, check_values=check_values)
     check.check_grad_output(op, do, o, lse, q)
     return reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                                  select_block_size, scale)
@@ -130,9 +135,11 @@ def selected_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, ind
 @torch.library.custom_op("fsa::window_attention_backward", mutates_args=())
 def window_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
                               cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
-                              window_size: int, scale: float) -> Tensors3:
+                              window_size: int, scale: float,
+                              check_values: bool = True) -> Tensors3:
     op = "window_attention_backward"
-    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op)
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op,
+                                 check_values=check_values)
     check.check_grad_output(op, do, o, lse, q)
     return reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
                                                window_size, scale)
@@ -142,7 +149,7 @@ def window_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Te
 def gated_combine_backward(do: Tensor, o_cmp: Tensor, o_slc: Tensor, o_swa: Tensor, g_cmp: Tensor,
                            g_slc: Tensor, g_swa: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor,
                                                                   Tensor, Tensor]:
-    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa, do)
     return reference.gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
 
 
@@ -157,7 +164,8 @@ def _save_attention(num_tensors: int):
     def setup_context(ctx, inputs, output):
         o, lse = output
         ctx.save_for_backward(*inputs[:num_tensors], o, lse)
-        ctx.arguments = inputs[num_tensors:]
+        # The backward op trusts the values the forward checked (or was told not to check).
+        ctx.arguments = (*inputs[num_tensors:-1], False)
         ctx.mark_non_differentiable(lse)
     return setup_context
 
@@ -166,21 +174,21 @@ def _compressed_attention_grad(ctx, do, _dlse):
     q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
     grads = torch.ops.fsa.compressed_attention_backward(
         do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments)
-    return (*grads, None, None, None, None, None, None)
+    return (*grads, None, None, None, None, None, None, None)
 
 
 def _selected_attention_grad(ctx, do, _dlse):
     q, k, v, indices, o, lse = ctx.saved_tensors
     grads = torch.ops.fsa.selected_attention_backward(
         do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments)
-    return (*grads, None, None, None, None, None)
+    return (*grads, None, None, None, None, None, None)
 
 
 def _window_attention_grad(ctx, do, _dlse):
     q, k, v, o, lse = ctx.saved_tensors
     grads = torch.ops.fsa.window_attention_backward(
         do.contiguous(), q, k, v, o, lse, *ctx.arguments)
-    return (*grads, None, None, None, None)
+    return (*grads, None, None, None, None, None)
 
 
 def _save_gated_combine(ctx, inputs, output):

@@ -29,6 +29,8 @@ from typing import Iterator, NamedTuple
 import torch
 from torch import Tensor
 
+from .validation import trusted_offsets
+
 # Elements of the largest per-chunk intermediate: 64 MiB in float64 on a CPU, 8x that on a GPU.
 _CHUNK_ELEMENTS_CPU = 1 << 23
 _CHUNK_ELEMENTS_ACCELERATOR = 1 << 26
@@ -79,7 +81,10 @@ def _sequences(q: Tensor, k_len_total: int, cu_seqlens_q, cu_seqlens_k) -> Itera
         for b in range(q.shape[0]):
             yield _Sequence(b, 0, q.shape[1], 0, k_len_total)
         return
-    cq, ck = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
+    # The identity on valid offsets; invalid ones (check_values=False) are clamped exactly as
+    # the kernels clamp them, so every implementation gives the same answer.
+    cu_q, cu_k = trusted_offsets(cu_seqlens_q, cu_seqlens_k, q.shape[1], k_len_total)
+    cq, ck = cu_q.tolist(), cu_k.tolist()
     for s in range(len(cq) - 1):
         yield _Sequence(0, cq[s], cq[s + 1] - cq[s], ck[s], ck[s + 1] - ck[s])
 

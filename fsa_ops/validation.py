@@ -2,9 +2,14 @@
 
 Each check raises ValueError (TypeError for a wrong type) naming the op, the argument, the
 value and what was expected. The fake impls call the same functions, so a compiled graph
-reports the same message as eager mode. Checks here read shapes, dtypes and devices only;
-`check_cu_seqlens_values` and `check_indices_values` read data and are called by kernels that
-already hold the values on the host.
+reports the same message as eager mode (Dynamo wraps it in its own exception under
+`fullgraph=True`). Conditions over sizes go through `torch._check_with`: a symbolic size is
+decided by a guard, or by a runtime assert where it is only known at run time, and messages
+print sizes as numbers, never as symbols.
+
+Checks here read shapes, dtypes and devices only. `check_cu_seqlens_values` and
+`check_indices_values` read data (one host sync on a GPU); the ops run them when called with
+`check_values=True`, their default.
 """
 
 from __future__ import annotations
@@ -16,28 +21,61 @@ FLOAT_DTYPES = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
 HEAD_DIMS = tuple(range(16, 257, 16))
 
 
+def _concrete(value):
+    """value with every symbolic number replaced by its value (the guard this adds is harmless:
+    we are failing)."""
+    kinds = ((torch.SymInt, int), (torch.SymFloat, float), (torch.SymBool, bool))
+    for symbolic, plain in kinds:
+        if isinstance(value, symbolic):
+            try:
+                return plain(value)
+            except Exception:                   # only known at run time: print the symbol
+                return str(value)
+    if isinstance(value, (tuple, list, torch.Size)):
+        return tuple(_concrete(v) for v in value)
+    return value
+
+
+def _name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
 def fail(op: str, arg: str, got, expected: str, exc=ValueError):
-    raise exc(f"fsa.{op}: {arg} {expected}, got {got}")
+    raise exc(f"fsa.{op}: {arg} {expected}, got {_concrete(got)}")
+
+
+def require(cond, op: str, arg: str, got, expected, exc=ValueError):
+    """Raise `exc` with fail's message unless `cond`; `got` and `expected` may be callables
+    (evaluated only on failure). A SymBool is decided as `torch._check` decides it."""
+    def message():
+        g = got() if callable(got) else got
+        e = expected() if callable(expected) else expected
+        return f"fsa.{op}: {arg} {e}, got {_concrete(g)}"
+    torch._check_with(exc, cond, message)
+
+
+def _dims(shape) -> tuple:
+    return _concrete(tuple(shape))
 
 
 def _check_tensor(op: str, name: str, x, rank: int, dtypes=FLOAT_DTYPES):
     if not isinstance(x, Tensor):
         fail(op, name, type(x).__name__, "must be a torch.Tensor", TypeError)
     if x.dim() != rank:
-        fail(op, name, f"shape {tuple(x.shape)}", f"must have {rank} dimensions")
+        fail(op, name, f"shape {_dims(x.shape)}", f"must have {rank} dimensions")
     if x.dtype not in dtypes:
-        names = ", ".join(str(d).replace("torch.", "") for d in dtypes)
-        fail(op, name, str(x.dtype).replace("torch.", ""), f"must have dtype in ({names})", TypeError)
-    if x.numel() > 0 and x.stride(-1) != 1:
-        fail(op, name, f"stride {tuple(x.stride())}", "must be contiguous in its last dimension")
+        names = ", ".join(_name(d) for d in dtypes)
+        fail(op, name, _name(x.dtype), f"must have dtype in ({names})", TypeError)
+    # A size-1 last dimension has no stride to speak of; anything else must be dense in it.
+    require((x.numel() == 0) | (x.shape[-1] == 1) | (x.stride(-1) == 1), op, name,
+            lambda: f"stride {_dims(x.stride())}", "must be contiguous in its last dimension")
 
 
 def _check_same(op: str, ref_name: str, ref: Tensor, name: str, x: Tensor):
     if x.device != ref.device:
         fail(op, name, f"device {x.device}", f"must be on {ref_name}'s device {ref.device}")
     if x.dtype != ref.dtype:
-        fail(op, name, str(x.dtype).replace("torch.", ""),
-             f"must have {ref_name}'s dtype {str(ref.dtype).replace('torch.', '')}", TypeError)
+        fail(op, name, _name(x.dtype), f"must have {ref_name}'s dtype {_name(ref.dtype)}", TypeError)
 
 
 def check_attention_inputs(op: str, q: Tensor, k: Tensor, v: Tensor, k_name="k", v_name="v"):
@@ -47,17 +85,20 @@ def check_attention_inputs(op: str, q: Tensor, k: Tensor, v: Tensor, k_name="k",
     _check_tensor(op, v_name, v, 4)
     _check_same(op, "q", q, k_name, k)
     _check_same(op, "q", q, v_name, v)
-    if k.shape != v.shape:
-        fail(op, v_name, f"shape {tuple(v.shape)}", f"must match {k_name}'s shape {tuple(k.shape)}")
-    if k.shape[0] != q.shape[0]:
-        fail(op, k_name, f"batch {k.shape[0]}", f"must match q's batch {q.shape[0]}")
-    if k.shape[3] != q.shape[3]:
-        fail(op, k_name, f"head dim {k.shape[3]}", f"must match q's head dim {q.shape[3]}")
-    if q.shape[3] not in HEAD_DIMS:
-        fail(op, "q", f"head dim {q.shape[3]}", "must be a multiple of 16 in [16, 256]")
-    if k.shape[2] < 1 or q.shape[2] % k.shape[2] != 0:
-        fail(op, "q", f"{q.shape[2]} heads and {k.shape[2]} kv heads",
-             "must have a number of heads that is a positive multiple of the kv heads")
+    head_dim = q.shape[3]
+    require((head_dim >= 16) & (head_dim <= 256) & (head_dim % 16 == 0), op, "q",
+            lambda: f"head dim {_concrete(head_dim)}",
+            "must have a head dim that is a multiple of 16 in [16, 256]")
+    for dim in range(4):
+        require(v.shape[dim] == k.shape[dim], op, v_name, lambda: f"shape {_dims(v.shape)}",
+                lambda: f"must match {k_name}'s shape {_dims(k.shape)}")
+    require(k.shape[0] == q.shape[0], op, k_name, lambda: f"batch {_concrete(k.shape[0])}",
+            lambda: f"must match q's batch {_concrete(q.shape[0])}")
+    require(k.shape[3] == q.shape[3], op, k_name, lambda: f"head dim {_concrete(k.shape[3])}",
+            lambda: f"must match q's head dim {_concrete(q.shape[3])}")
+    require((k.shape[2] >= 1) & (q.shape[2] % torch.sym_max(k.shape[2], 1) == 0), op, "q",
+            lambda: f"{_concrete(q.shape[2])} heads and {_concrete(k.shape[2])} kv heads",
+            "must have a number of heads that is a positive multiple of the kv heads")
 
 
 def check_cu_seqlens(op: str, q: Tensor, cu_seqlens_q, cu_seqlens_k):
@@ -71,30 +112,33 @@ def check_cu_seqlens(op: str, q: Tensor, cu_seqlens_q, cu_seqlens_k):
         if not isinstance(cu, Tensor):
             fail(op, name, type(cu).__name__, "must be a torch.Tensor", TypeError)
         if cu.dtype != torch.int32:
-            fail(op, name, str(cu.dtype).replace("torch.", ""), "must have dtype int32", TypeError)
-        if cu.dim() != 1 or cu.shape[0] < 1:
-            fail(op, name, f"shape {tuple(cu.shape)}", "must be 1-D with at least one entry")
+            fail(op, name, _name(cu.dtype), "must have dtype int32", TypeError)
+        if cu.dim() != 1:
+            fail(op, name, f"shape {_dims(cu.shape)}", "must be 1-D with at least one entry")
+        require(cu.shape[0] >= 1, op, name, lambda: f"shape {_dims(cu.shape)}",
+                "must be 1-D with at least one entry")
         if cu.device != q.device:
             fail(op, name, f"device {cu.device}", f"must be on q's device {q.device}")
-    if cu_seqlens_q.shape[0] != cu_seqlens_k.shape[0]:
-        fail(op, "cu_seqlens_k", f"{cu_seqlens_k.shape[0]} entries",
-             f"must have as many entries as cu_seqlens_q ({cu_seqlens_q.shape[0]})")
-    if q.shape[0] != 1:
-        fail(op, "q", f"batch {q.shape[0]}", "must have batch 1 when cu_seqlens are given")
+    require(cu_seqlens_q.shape[0] == cu_seqlens_k.shape[0], op, "cu_seqlens_k",
+            lambda: f"{_concrete(cu_seqlens_k.shape[0])} entries",
+            lambda: f"must have as many entries as cu_seqlens_q ({_concrete(cu_seqlens_q.shape[0])})")
+    require(q.shape[0] == 1, op, "q", lambda: f"batch {_concrete(q.shape[0])}",
+            "must have batch 1 when cu_seqlens are given")
 
 
 def check_cu_seqlens_values(op: str, cu_seqlens_q: Tensor, cu_seqlens_k: Tensor,
                             total_q: int, total_k: int):
     """Offsets start at 0, never decrease, end at the token count; no sequence has more
-    queries than keys. Reads the values: call where they are already on the host."""
+    queries than keys. Reads the values (a host sync on a GPU)."""
     cq, ck = cu_seqlens_q.tolist(), cu_seqlens_k.tolist()
     for name, cu, total in (("cu_seqlens_q", cq, total_q), ("cu_seqlens_k", ck, total_k)):
         if cu[0] != 0:
             fail(op, name, cu[0], "must start at 0")
-        if any(b < a for a, b in zip(cu, cu[1:])):
-            fail(op, name, cu, "must be non-decreasing")
+        for i in range(1, len(cu)):
+            if cu[i] < cu[i - 1]:
+                fail(op, name, f"{cu[i]} after {cu[i - 1]} at entry {i}", "must be non-decreasing")
         if cu[-1] != total:
-            fail(op, name, f"last offset {cu[-1]}", f"must end at the token count {total}")
+            fail(op, name, f"last offset {cu[-1]}", f"must end at the token count {_concrete(total)}")
     for s in range(len(cq) - 1):
         if cq[s + 1] - cq[s] > ck[s + 1] - ck[s]:
             fail(op, "cu_seqlens_q", f"sequence {s} with {cq[s + 1] - cq[s]} queries",
@@ -102,8 +146,9 @@ def check_cu_seqlens_values(op: str, cu_seqlens_q: Tensor, cu_seqlens_k: Tensor,
 
 
 def check_query_length(op: str, q: Tensor, seqlen_k, cu_seqlens_q):
-    if cu_seqlens_q is None and q.shape[1] > seqlen_k:
-        fail(op, "q", f"length {q.shape[1]}", f"must not exceed the key length {seqlen_k}")
+    if cu_seqlens_q is None:
+        require(q.shape[1] <= seqlen_k, op, "q", lambda: f"length {_concrete(q.shape[1])}",
+                lambda: f"must not exceed the key length {_concrete(seqlen_k)}")
 
 
 def check_compression(op: str, compress_block_size: int, compress_stride: int):
@@ -133,7 +178,7 @@ def expected_compressed_rows(seqlen_k, compress_block_size: int, compress_stride
     """Rows of k_cmp: Tc of the whole sequence, or Tk // stride for the packed layout."""
     if packed:
         return seqlen_k // compress_stride
-    return max((seqlen_k - compress_block_size) // compress_stride + 1, 0)
+    return torch.sym_max((seqlen_k - compress_block_size) // compress_stride + 1, 0)
 
 
 def check_compressed_keys(op: str, q: Tensor, k_cmp: Tensor, v_cmp: Tensor, cu_seqlens_q,
@@ -141,13 +186,15 @@ def check_compressed_keys(op: str, q: Tensor, k_cmp: Tensor, v_cmp: Tensor, cu_s
     check_attention_inputs(op, q, k_cmp, v_cmp, "k_cmp", "v_cmp")
     check_cu_seqlens(op, q, cu_seqlens_q, cu_seqlens_k)
     check_compression(op, compress_block_size, compress_stride)
+    require(seqlen_k >= 0, op, "seqlen_k", seqlen_k, "must be >= 0")
     check_query_length(op, q, seqlen_k, cu_seqlens_q)
-    rows = expected_compressed_rows(seqlen_k, compress_block_size, compress_stride,
-                                    cu_seqlens_k is not None)
-    if k_cmp.shape[1] != rows:
-        layout = (f"seqlen_k // compress_stride = {rows} (packed layout)" if cu_seqlens_k is not None
-                  else f"(seqlen_k - compress_block_size) // compress_stride + 1 = {rows}")
-        fail(op, "k_cmp", f"{k_cmp.shape[1]} rows (seqlen_k={seqlen_k})", f"must have {layout} rows")
+    packed = cu_seqlens_k is not None
+    rows = expected_compressed_rows(seqlen_k, compress_block_size, compress_stride, packed)
+    layout = ("seqlen_k // compress_stride = {} (packed layout)" if packed
+              else "(seqlen_k - compress_block_size) // compress_stride + 1 = {}")
+    require(k_cmp.shape[1] == rows, op, "k_cmp",
+            lambda: f"{_concrete(k_cmp.shape[1])} rows (seqlen_k={_concrete(seqlen_k)})",
+            lambda: f"must have {layout.format(_concrete(rows))} rows")
 
 
 def check_scale(op: str, scale: float):
@@ -159,25 +206,40 @@ def check_indices(op: str, q: Tensor, k: Tensor, indices: Tensor, select_block_s
     if not isinstance(indices, Tensor):
         fail(op, "indices", type(indices).__name__, "must be a torch.Tensor", TypeError)
     if indices.dtype != torch.int32:
-        fail(op, "indices", str(indices.dtype).replace("torch.", ""), "must have dtype int32", TypeError)
+        fail(op, "indices", _name(indices.dtype), "must have dtype int32", TypeError)
     expected = (q.shape[0], q.shape[1], k.shape[2])
-    if indices.dim() != 4 or tuple(indices.shape[:3]) != expected or indices.shape[3] < 1:
-        fail(op, "indices", f"shape {tuple(indices.shape)}",
-             f"must have shape [B, Tq, Hkv, n] = [{expected[0]}, {expected[1]}, {expected[2]}, n>=1]")
+    shape_ok = indices.dim() == 4
+    if shape_ok:
+        shape_ok = ((indices.shape[0] == expected[0]) & (indices.shape[1] == expected[1])
+                    & (indices.shape[2] == expected[2]) & (indices.shape[3] >= 1))
+    require(shape_ok, op, "indices", lambda: f"shape {_dims(indices.shape)}",
+            lambda: "must have shape [B, Tq, Hkv, n] = [{}, {}, {}, n>=1]".format(*_dims(expected)))
     if indices.device != q.device:
         fail(op, "indices", f"device {indices.device}", f"must be on q's device {q.device}")
     if select_block_size < 1:
         fail(op, "select_block_size", select_block_size, "must be >= 1")
 
 
-def check_indices_values(op: str, indices: Tensor, seqlen_k: int, select_block_size: int):
-    """Every entry in [-1, ceil(seqlen_k / select_block_size)). Reads the values."""
+def check_indices_values(op: str, indices: Tensor, cu_seqlens_q, cu_seqlens_k, seqlen_k: int,
+                         select_block_size: int):
+    """Every entry is -1 or a block of its row's sequence, [0, ceil(len_k / select_block_size)).
+    Reads the values (one host sync on a GPU); call after the cu_seqlens checks."""
     if indices.numel() == 0:
         return
-    limit = -(-seqlen_k // select_block_size)
-    lo, hi = int(indices.min()), int(indices.max())
-    if lo < -1 or hi >= limit:
-        fail(op, "indices", f"values in [{lo}, {hi}]", f"must lie in [-1, {limit})")
+    if cu_seqlens_k is None:
+        limit = torch.full((1, 1, 1, 1), -(-seqlen_k // select_block_size), device=indices.device)
+    else:
+        cu_q, cu_k = cu_seqlens_q.long(), cu_seqlens_k.long()
+        blocks = (cu_k[1:] - cu_k[:-1] + select_block_size - 1) // select_block_size
+        rows = torch.arange(indices.shape[1], device=indices.device)
+        seq = torch.searchsorted(cu_q[1:].contiguous(), rows, right=True)
+        limit = blocks[seq.clamp(max=blocks.shape[0] - 1)][None, :, None, None]
+    bad = (indices < -1) | (indices >= limit)
+    if bool(bad.any()):
+        where = [int(i) for i in bad.nonzero()[0]]
+        value, bound = int(indices[tuple(where)]), int(limit[0, where[1] if limit.shape[1] > 1 else 0, 0, 0])
+        fail(op, "indices", f"{value} at {where}",
+             f"must be -1 or a block of the row's sequence, in [-1, {bound})")
 
 
 def check_window(op: str, window_size: int):
@@ -186,66 +248,103 @@ def check_window(op: str, window_size: int):
 
 
 def check_gates(op: str, o_cmp: Tensor, o_slc: Tensor, o_swa: Tensor, g_cmp: Tensor,
-                g_slc: Tensor, g_swa: Tensor):
-    """Branch outputs [B, T, Hq, D] alike; gates [B, T, Hq] with their dtype and device."""
+                g_slc: Tensor, g_swa: Tensor, do=None):
+    """Branch outputs [B, T, Hq, D] alike (and the backward's do); gates [B, T, Hq] with their
+    dtype and device."""
     _check_tensor(op, "o_cmp", o_cmp, 4)
-    for name, o in (("o_slc", o_slc), ("o_swa", o_swa)):
+    outputs = (("o_slc", o_slc), ("o_swa", o_swa)) + ((("do", do),) if do is not None else ())
+    for name, o in outputs:
         _check_tensor(op, name, o, 4)
         _check_same(op, "o_cmp", o_cmp, name, o)
-        if o.shape != o_cmp.shape:
-            fail(op, name, f"shape {tuple(o.shape)}", f"must match o_cmp's shape {tuple(o_cmp.shape)}")
+        for dim in range(4):
+            require(o.shape[dim] == o_cmp.shape[dim], op, name, lambda: f"shape {_dims(o.shape)}",
+                    lambda: f"must match o_cmp's shape {_dims(o_cmp.shape)}")
     for name, g in (("g_cmp", g_cmp), ("g_slc", g_slc), ("g_swa", g_swa)):
         _check_tensor(op, name, g, 3)
         _check_same(op, "o_cmp", o_cmp, name, g)
-        if g.shape != o_cmp.shape[:3]:
-            fail(op, name, f"shape {tuple(g.shape)}", f"must have shape {tuple(o_cmp.shape[:3])}")
+        for dim in range(3):
+            require(g.shape[dim] == o_cmp.shape[dim], op, name, lambda: f"shape {_dims(g.shape)}",
+                    lambda: f"must have shape {_dims(o_cmp.shape[:3])}")
+
+
+def trusted_offsets(cu_seqlens_q, cu_seqlens_k, total_q, total_k):
+    """cu_seqlens [S+1] int32 -> offsets every implementation may trust without reading them on
+    the host: in [0, total], non-decreasing, first 0, last total, at least two entries. The
+    identity on valid offsets; on invalid ones (ops called with check_values=False) every row
+    still lies inside one sequence, so no kernel reads or writes out of bounds. None stays None."""
+    if cu_seqlens_q is None:
+        return None, None
+
+    def trust(cu, total):
+        inner = torch.cummax(cu.clamp(0, total), 0).values[1:-1]
+        return torch.cat([inner.new_zeros(1), inner, inner.new_full((1,), total)])
+    return trust(cu_seqlens_q, total_q), trust(cu_seqlens_k, total_k)
 
 
 # ---------------------------------------------------------------------------------------------
-# One check per op: the kernels and the fake impls both call these.
+# One check per op: the reference kernels, the Triton launchers and the fake impls call these.
+# `check_values` adds the checks that read data (the fake impls never ask for them).
 # ---------------------------------------------------------------------------------------------
+
+def check_packing_values(op: str, q: Tensor, seqlen_k, cu_seqlens_q, cu_seqlens_k, indices=None,
+                         select_block_size=None):
+    if cu_seqlens_q is not None:
+        check_cu_seqlens_values(op, cu_seqlens_q, cu_seqlens_k, q.shape[1], seqlen_k)
+    if indices is not None:
+        check_indices_values(op, indices, cu_seqlens_q, cu_seqlens_k, seqlen_k, select_block_size)
+
 
 def check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                compress_block_size, compress_stride, scale,
-                               op="compressed_attention"):
+                               op="compressed_attention", check_values=False):
     check_compressed_keys(op, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                           compress_block_size, compress_stride)
     check_scale(op, scale)
+    if check_values:
+        check_packing_values(op, q, seqlen_k, cu_seqlens_q, cu_seqlens_k)
 
 
 def check_select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
                         compress_stride, select_block_size, num_selected_blocks, num_init_blocks,
-                        num_local_blocks, scale, op="select_blocks"):
+                        num_local_blocks, scale, op="select_blocks", check_values=False):
     check_compressed_keys(op, q, k_cmp, k_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                           compress_block_size, compress_stride)
     check_selection(op, compress_stride, select_block_size, num_selected_blocks,
                     num_init_blocks, num_local_blocks)
     check_lse(op, q, lse)
     check_scale(op, scale)
+    if check_values:
+        check_packing_values(op, q, seqlen_k, cu_seqlens_q, cu_seqlens_k)
 
 
 def check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
-                             scale, op="selected_attention"):
+                             scale, op="selected_attention", check_values=False):
     check_attention_inputs(op, q, k, v)
     check_cu_seqlens(op, q, cu_seqlens_q, cu_seqlens_k)
     check_query_length(op, q, k.shape[1], cu_seqlens_q)
     check_indices(op, q, k, indices, select_block_size)
     check_scale(op, scale)
+    if check_values:
+        check_packing_values(op, q, k.shape[1], cu_seqlens_q, cu_seqlens_k, indices,
+                             select_block_size)
 
 
 def check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale,
-                           op="window_attention"):
+                           op="window_attention", check_values=False):
     check_attention_inputs(op, q, k, v)
     check_cu_seqlens(op, q, cu_seqlens_q, cu_seqlens_k)
     check_query_length(op, q, k.shape[1], cu_seqlens_q)
     check_window(op, window_size)
     check_scale(op, scale)
+    if check_values:
+        check_packing_values(op, q, k.shape[1], cu_seqlens_q, cu_seqlens_k)
 
 
 def check_lse(op: str, q: Tensor, lse: Tensor):
     _check_tensor(op, "lse", lse, 3, (torch.float32, torch.float64))
-    if tuple(lse.shape) != tuple(q.shape[:3]):
-        fail(op, "lse", f"shape {tuple(lse.shape)}", f"must have shape {tuple(q.shape[:3])}")
+    for dim in range(3):
+        require(lse.shape[dim] == q.shape[dim], op, "lse", lambda: f"shape {_dims(lse.shape)}",
+                lambda: f"must have shape {_dims(q.shape[:3])}")
 
 
 def check_grad_output(op: str, do: Tensor, o: Tensor, lse: Tensor, q: Tensor):
@@ -253,6 +352,7 @@ def check_grad_output(op: str, do: Tensor, o: Tensor, lse: Tensor, q: Tensor):
     for name, x in (("do", do), ("o", o)):
         _check_tensor(op, name, x, 4)
         _check_same(op, "q", q, name, x)
-        if x.shape != q.shape:
-            fail(op, name, f"shape {tuple(x.shape)}", f"must match q's shape {tuple(q.shape)}")
+        for dim in range(4):
+            require(x.shape[dim] == q.shape[dim], op, name, lambda: f"shape {_dims(x.shape)}",
+                    lambda: f"must match q's shape {_dims(q.shape)}")
     check_lse(op, q, lse)

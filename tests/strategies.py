@@ -145,3 +145,35 @@ def problems(draw, max_len: int = 160, head_dims=(16, 32, 48, 64), groups=(1, 2,
                    num_init_blocks=init, num_local_blocks=local,
                    window_size=draw(st.integers(1, 80)), dtype=draw(st.sampled_from(dtypes)),
                    seed=draw(st.integers(0, 2**31 - 1)))
+
+
+def op_calls(p: Problem, t: dict, indices: torch.Tensor) -> list[tuple[str, tuple]]:
+    """(op name, positional arguments) of every torch.ops.fsa op for problem p, tensors t
+    (from p.tensors(), on any device) and a valid selection."""
+    cu_q, cu_k = p.cu_seqlens(t["q"].device)
+    cmp_args = (cu_q, cu_k, p.seqlen_k, p.compress_block_size, p.compress_stride)
+    detached = {k: v.detach() for k, v in t.items()}
+    q, k, v, kc, vc = (detached[n] for n in ("q", "k", "v", "k_cmp", "v_cmp"))
+    # Backward ops have no autograd of their own (no double backward): feed them plain tensors.
+    o_cmp, lse = reference.compressed_attention(q, kc, vc, *cmp_args, p.scale)
+    o_slc, lse_slc = reference.selected_attention(q, k, v, indices, cu_q, cu_k,
+                                                  p.select_block_size, p.scale)
+    o_swa, lse_swa = reference.window_attention(q, k, v, cu_q, cu_k, p.window_size, p.scale)
+    do = torch.randn_like(o_cmp)
+    gates = [detached[n] for n in ("g_cmp", "g_slc", "g_swa")]
+    return [
+        ("compressed_attention", (t["q"], t["k_cmp"], t["v_cmp"], *cmp_args, p.scale)),
+        ("select_blocks", (q, kc, lse, *cmp_args, p.select_block_size, p.num_selected_blocks,
+                           p.num_init_blocks, p.num_local_blocks, p.scale)),
+        ("selected_attention", (t["q"], t["k"], t["v"], indices, cu_q, cu_k, p.select_block_size,
+                                p.scale)),
+        ("window_attention", (t["q"], t["k"], t["v"], cu_q, cu_k, p.window_size, p.scale)),
+        ("gated_combine", (o_cmp.detach().requires_grad_(), o_slc.detach().requires_grad_(),
+                           o_swa.detach().requires_grad_(), t["g_cmp"], t["g_slc"], t["g_swa"])),
+        ("compressed_attention_backward", (do, q, kc, vc, o_cmp, lse, *cmp_args, p.scale)),
+        ("selected_attention_backward", (do, q, k, v, indices, o_slc, lse_slc, cu_q, cu_k,
+                                         p.select_block_size, p.scale)),
+        ("window_attention_backward", (do, q, k, v, o_swa, lse_swa, cu_q, cu_k, p.window_size,
+                                       p.scale)),
+        ("gated_combine_backward", (do, o_cmp, o_slc, o_swa, *gates)),
+    ]

@@ -48,14 +48,20 @@ def attention_calls(p: Problem, indices, cu_q, cu_k):
     }
 
 
-def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
+def problem_inputs(p: Problem, device, edit=None):
+    """p's tensors and random selection on `device`; `edit(tensors, indices)` may reshape their
+    values (tests/test_numerics.py) before anything runs."""
+    t, indices = p.tensors(device=device), p.random_indices(device)
+    return edit(t, indices) if edit else (t, indices)
+
+
+def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
     """Every forward op with a Triton kernel, on p.dtype tensors; returns {name: (out, ref)}.
     The oracle runs in `oracle_dtype` (float32 for long GPU cases: its own error, ~1e-6, is far
     below every bound, and float64 would dominate the suite's time)."""
-    t = p.tensors(device=device)
+    t, indices = problem_inputs(p, device, edit)
     ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
     cu_q, cu_k = p.cu_seqlens(device)
-    indices = p.random_indices(device)
     results = {}
     for name, call in attention_calls(p, indices, cu_q, cu_k).items():
         poison_allocator(device)
@@ -85,21 +91,20 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64):
     return results
 
 
-def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64):
+def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, do_scale=1.0):
     """Every backward op on p.dtype tensors (o and lse from the kernels' own forward, a random
-    upstream gradient), against the oracle's backward: {name: [(grad, ref), ...]}. The
+    upstream gradient times do_scale), against the oracle's backward: {name: [(grad, ref), ...]}. The
     selected backward also runs with one tile per chunk, so blocks picked by several tiles
     take the chunk-reduction path even at small T."""
-    t = p.tensors(device=device)
+    t, indices = problem_inputs(p, device, edit)
     ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
     cu_q, cu_k = p.cu_seqlens(device)
-    indices = p.random_indices(device)
     gen = torch.Generator().manual_seed(p.seed + 2)
     results = {}
     for name, call in attention_calls(p, indices, cu_q, cu_k).items():
         inputs, args = call(t)
         o, lse = getattr(fsa, name)(*inputs, *args)
-        do = torch.randn(o.shape, generator=gen).to(device=device, dtype=p.dtype)
+        do = (do_scale * torch.randn(o.shape, generator=gen)).to(device=device, dtype=p.dtype)
         poison_allocator(device)
         grads = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
         ref_inputs, ref_args = call(ref_t)
@@ -131,19 +136,25 @@ def check_backward(p: Problem, results):
             assert err <= REL_TOL[p.dtype], (name, which, err)
 
 
-def check_results(p: Problem, results):
+def check_results(p: Problem, results, selection_gap_bound=None):
+    """selection_gap_bound: how far the selection may fall short of the best (REL_TOL by
+    default; any finite bound still requires a valid selection)."""
     gap = results.pop("select_blocks")
-    assert gap <= REL_TOL[p.dtype], ("select_blocks", gap)
+    bound = REL_TOL[p.dtype] if selection_gap_bound is None else selection_gap_bound
+    assert gap <= bound, ("select_blocks", gap)
     for name, pairs in results.items():
         (o, o_ref), *rest = pairs
         assert o.dtype == p.dtype, name
         assert rel_error(o, o_ref) <= REL_TOL[p.dtype], (name, rel_error(o, o_ref))
         for lse, lse_ref in rest:
-            # -inf exactly where the oracle has no visible key; elsewhere close.
+            # -inf exactly where the oracle has no visible key; elsewhere close: absolutely
+            # for |lse| <= 1, relatively beyond (scores of 1e10 carry float32's rounding).
             assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref.cpu())), name
             finite = torch.isfinite(lse_ref)
             assert torch.isfinite(lse[finite]).all(), name
-            err = (lse[finite].double() - lse_ref[finite]).abs().max().item() if finite.any() else 0
+            ref = lse_ref[finite].double()
+            err = ((lse[finite].double() - ref).abs() / ref.abs().clamp(min=1)).max().item() \
+                if finite.any() else 0
             assert err <= 50 * REL_TOL[p.dtype], (name, "lse", err)
 
 

@@ -79,6 +79,19 @@ def test_layer_rejects_heads_that_do_not_group():
         fsa_ops.NativeSparseAttention(64, 6, 4, 16)
 
 
+def test_layer_rejects_input_of_the_wrong_shape():
+    layer = fsa_ops.NativeSparseAttention(64, 4, 2, 16)
+    with pytest.raises(ValueError, match=r"^NativeSparseAttention: x must have shape \[B, T, 64\], got \(2, 10, 32\)"):
+        layer(torch.randn(2, 10, 32))
+    with pytest.raises(ValueError, match=r"^NativeSparseAttention: x must have shape"):
+        layer(torch.randn(10, 64))
+    packed = torch.tensor([0, 4, 10], dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"^fsa\.compressed_attention: q must have batch 1 when cu_seqlens"):
+        layer(torch.randn(2, 10, 64), packed)
+    with pytest.raises(ValueError, match=r"^fsa\.compressed_attention: cu_seqlens_q must end at the token count 11"):
+        layer(torch.randn(1, 11, 64), packed)
+
+
 def test_main_job_passes(capsys):
     assert main_job(["--seqlen", "300", "--repeats", "1"]) == 0
     out = capsys.readouterr().out

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import fsa_ops  # noqa: F401  (registers torch.ops.fsa)
 from fsa_ops import reference as R
 from fsa_ops.testing import REL_TOL, rel_error, selection_gap
-from strategies import problems
+from strategies import op_calls, problems
 
 f64 = torch.float64
 fsa = torch.ops.fsa
@@ -25,47 +25,15 @@ BACKWARD_OPS = ["compressed_attention_backward", "selected_attention_backward",
 def test_op_schemas():
     schemas = "\n".join(str(getattr(fsa, name).default._schema) for name in FORWARD_OPS + BACKWARD_OPS)
     assert_expected_inline(schemas, """\
-fsa::compressed_attention(Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale) -> (Tensor, Tensor)
-fsa::select_blocks(Tensor q, Tensor k_cmp, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, SymInt select_block_size, SymInt num_selected_blocks, SymInt num_init_blocks, SymInt num_local_blocks, float scale) -> Tensor
-fsa::selected_attention(Tensor q, Tensor k, Tensor v, Tensor indices, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale) -> (Tensor, Tensor)
-fsa::window_attention(Tensor q, Tensor k, Tensor v, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale) -> (Tensor, Tensor)
+fsa::compressed_attention(Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale, bool check_values=True) -> (Tensor, Tensor)
+fsa::select_blocks(Tensor q, Tensor k_cmp, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, SymInt select_block_size, SymInt num_selected_blocks, SymInt num_init_blocks, SymInt num_local_blocks, float scale, bool check_values=True) -> Tensor
+fsa::selected_attention(Tensor q, Tensor k, Tensor v, Tensor indices, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True) -> (Tensor, Tensor)
+fsa::window_attention(Tensor q, Tensor k, Tensor v, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale, bool check_values=True) -> (Tensor, Tensor)
 fsa::gated_combine(Tensor o_cmp, Tensor o_slc, Tensor o_swa, Tensor g_cmp, Tensor g_slc, Tensor g_swa) -> Tensor
-fsa::compressed_attention_backward(Tensor do, Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale) -> (Tensor, Tensor, Tensor)
-fsa::selected_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor indices, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale) -> (Tensor, Tensor, Tensor)
-fsa::window_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale) -> (Tensor, Tensor, Tensor)
+fsa::compressed_attention_backward(Tensor do, Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale, bool check_values=True) -> (Tensor, Tensor, Tensor)
+fsa::selected_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor indices, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True) -> (Tensor, Tensor, Tensor)
+fsa::window_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale, bool check_values=True) -> (Tensor, Tensor, Tensor)
 fsa::gated_combine_backward(Tensor do, Tensor o_cmp, Tensor o_slc, Tensor o_swa, Tensor g_cmp, Tensor g_slc, Tensor g_swa) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)""")
-
-
-# ----------------------------------------------------------------------------- op arguments
-
-def op_calls(p, t, indices):
-    """(name, args, differentiable tensor positions) of every op for problem p, tensors t."""
-    cu_q, cu_k = p.cu_seqlens()
-    cmp_args = (cu_q, cu_k, p.seqlen_k, p.compress_block_size, p.compress_stride)
-    detached = {k: v.detach() for k, v in t.items()}
-    q, k, v, kc, vc = (detached[n] for n in ("q", "k", "v", "k_cmp", "v_cmp"))
-    # Backward ops have no autograd of their own (no double backward): feed them plain tensors.
-    o_cmp, lse = R.compressed_attention(q, kc, vc, *cmp_args, p.scale)
-    o_slc, lse_slc = R.selected_attention(q, k, v, indices, cu_q, cu_k, p.select_block_size, p.scale)
-    o_swa, lse_swa = R.window_attention(q, k, v, cu_q, cu_k, p.window_size, p.scale)
-    do = torch.randn_like(o_cmp)
-    gates = [detached[n] for n in ("g_cmp", "g_slc", "g_swa")]
-    return [
-        ("compressed_attention", (t["q"], t["k_cmp"], t["v_cmp"], *cmp_args, p.scale)),
-        ("select_blocks", (q, kc, lse, *cmp_args, p.select_block_size, p.num_selected_blocks,
-                           p.num_init_blocks, p.num_local_blocks, p.scale)),
-        ("selected_attention", (t["q"], t["k"], t["v"], indices, cu_q, cu_k, p.select_block_size,
-                                p.scale)),
-        ("window_attention", (t["q"], t["k"], t["v"], cu_q, cu_k, p.window_size, p.scale)),
-        ("gated_combine", (o_cmp.detach().requires_grad_(), o_slc.detach().requires_grad_(),
-                           o_swa.detach().requires_grad_(), t["g_cmp"], t["g_slc"], t["g_swa"])),
-        ("compressed_attention_backward", (do, q, kc, vc, o_cmp, lse, *cmp_args, p.scale)),
-        ("selected_attention_backward", (do, q, k, v, indices, o_slc, lse_slc, cu_q, cu_k,
-                                         p.select_block_size, p.scale)),
-        ("window_attention_backward", (do, q, k, v, o_swa, lse_swa, cu_q, cu_k, p.window_size,
-                                       p.scale)),
-        ("gated_combine_backward", (do, o_cmp, o_slc, o_swa, *gates)),
-    ]
 
 
 @given(problems(max_len=96, head_dims=(16, 32), dtypes=[torch.float32]))

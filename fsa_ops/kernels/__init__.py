@@ -2,7 +2,8 @@
 
 On CUDA every op, forward and backward, runs these kernels; with TRITON_INTERPRET=1 (set
 before importing fsa_ops) they are the CPU kernels too, so CPU-only CI exercises their logic.
-Each launcher validates exactly as the reference path does; float64 inputs, which Triton's
+Each launcher validates exactly as the reference path does (`check_values` included);
+unchecked values cannot make a kernel access memory out of bounds. Float64 inputs, which Triton's
 matrix units do not take, go to the reference.
 """
 
@@ -45,9 +46,10 @@ def _dense(*tensors):
 # ---------------------------------------------------------------------------------------------
 
 def _compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
-                          compress_block_size, compress_stride, scale):
+                          compress_block_size, compress_stride, scale, check_values=True):
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
-                                     compress_block_size, compress_stride, scale)
+                                     compress_block_size, compress_stride, scale,
+                                     check_values=check_values)
     args = (cu_seqlens_q, cu_seqlens_k, seqlen_k)
     if q.dtype == torch.float64:
         return reference.compressed_attention(q, k_cmp, v_cmp, *args, compress_block_size,
@@ -57,8 +59,9 @@ def _compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
         compress_stride, scale)
 
 
-def _window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale):
-    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
+def _window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, check_values=True):
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale,
+                                 check_values=check_values)
     if q.dtype == torch.float64:
         return reference.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale)
     return range_attention.range_attention_forward(
@@ -66,9 +69,10 @@ def _window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale):
         scale)
 
 
-def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale):
+def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale,
+                        check_values=True):
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                   select_block_size, scale)
+                                   select_block_size, scale, check_values=check_values)
     if q.dtype == torch.float64:
         return reference.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                             select_block_size, scale)
@@ -78,11 +82,11 @@ def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_blo
 
 def _select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
                    compress_stride, select_block_size, num_selected_blocks, num_init_blocks,
-                   num_local_blocks, scale):
+                   num_local_blocks, scale, check_values=True):
     args = (q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
             compress_stride, select_block_size, num_selected_blocks, num_init_blocks,
             num_local_blocks, scale)
-    check.check_select_blocks(*args)
+    check.check_select_blocks(*args, check_values=check_values)
     if q.dtype == torch.float64 or cu_seqlens_q is not None:     # packed: not in the kernel yet
         return reference.select_blocks(*args)
     return select_blocks.select_blocks_forward(
@@ -102,10 +106,12 @@ def _gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
 # ---------------------------------------------------------------------------------------------
 
 def _compressed_attention_backward(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k,
-                                   seqlen_k, compress_block_size, compress_stride, scale):
+                                   seqlen_k, compress_block_size, compress_stride, scale,
+                                   check_values=True):
     op = "compressed_attention_backward"
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
-                                     compress_block_size, compress_stride, scale, op=op)
+                                     compress_block_size, compress_stride, scale, op=op,
+                                     check_values=check_values)
     check.check_grad_output(op, do, o, lse, q)
     if q.dtype == torch.float64:
         return reference.compressed_attention_backward(
@@ -117,9 +123,10 @@ def _compressed_attention_backward(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu
 
 
 def _window_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size,
-                               scale):
+                               scale, check_values=True):
     op = "window_attention_backward"
-    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op)
+    check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op,
+                                 check_values=check_values)
     check.check_grad_output(op, do, o, lse, q)
     if q.dtype == torch.float64:
         return reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
@@ -130,10 +137,10 @@ def _window_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, 
 
 
 def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
-                                 select_block_size, scale):
+                                 select_block_size, scale, check_values=True):
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                   select_block_size, scale, op=op)
+                                   select_block_size, scale, op=op, check_values=check_values)
     check.check_grad_output(op, do, o, lse, q)
     if q.dtype == torch.float64:
         return reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q,
@@ -144,7 +151,7 @@ def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_
 
 
 def _gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
-    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
+    check.check_gates("gated_combine_backward", o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa, do)
     if o_cmp.dtype == torch.float64:
         return reference.gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
     return gated_combine.gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)

@@ -9,6 +9,8 @@ import torch
 import triton
 import triton.language as tl
 
+from ..validation import trusted_offsets
+
 MODE_WINDOW = 0
 MODE_COMPRESSED = 1
 
@@ -54,19 +56,18 @@ def block_sizes(group: int, head_dim: int, rows: int = 64) -> BlockSizes:
 def sequence_tables(q: torch.Tensor, cu_seqlens_q, cu_seqlens_k, seqlen_k: int):
     """(row_seq [Tq] int32, cu_q, cu_k) for the kernels, built on the device (no host sync).
 
-    Packed: row_seq[r] is the sequence of query row r. Batched: every row is in sequence 0,
-    with cu_q = [0, Tq] and cu_k = [0, seqlen_k].
+    Packed: row_seq[r] is the sequence of query row r, and cu_q / cu_k are the trusted
+    offsets. Batched: every row is in sequence 0, with cu_q = [0, Tq] and cu_k = [0, seqlen_k].
     """
     num_queries, device = q.shape[1], q.device
     if cu_seqlens_q is None:
         two = torch.arange(2, device=device, dtype=torch.int32)
         return (torch.zeros(num_queries, dtype=torch.int32, device=device),
                 two * num_queries, two * seqlen_k)
+    cu_q, cu_k = trusted_offsets(cu_seqlens_q, cu_seqlens_k, num_queries, seqlen_k)
     rows = torch.arange(num_queries, device=device, dtype=torch.int32)
-    row_seq = torch.searchsorted(cu_seqlens_q[1:].contiguous(), rows, right=True)
-    last_seq = max(cu_seqlens_q.shape[0] - 2, 0)
-    return (row_seq.clamp_(max=last_seq).to(torch.int32), cu_seqlens_q.contiguous(),
-            cu_seqlens_k.contiguous())
+    row_seq = torch.searchsorted(cu_q[1:].contiguous(), rows, right=True)
+    return row_seq.clamp_(max=cu_q.shape[0] - 2).to(torch.int32), cu_q, cu_k
 
 
 @triton.jit
@@ -135,6 +136,8 @@ def attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST: tl.co
     """One [rows, keys] tile of the attention backward: p = exp(s - lse) where visible, and
     ds = p * (dO V^T - delta). dV += p^T dO, dK += ds^T Q * scale, dQ += ds K * scale."""
     s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-    p = tl.where(visible, tl.exp2(s - tl.where(visible, lse2[:, None], 0.0)), 0.0)
+    # p <= 1 exactly; the min keeps it so where the recomputed score exceeds the forward's lse
+    # by rounding (float32 spacing is 1024 at scores of 1e10: exp of that would overflow).
+    p = tl.where(visible, tl.exp2(tl.minimum(s - tl.where(visible, lse2[:, None], 0.0), 0.0)), 0.0)
     ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
     return p, ds

@@ -271,7 +271,8 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
         return dq.zero_(), dk.zero_(), dv.zero_()
     delta = row_dot(do, o)
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
-    key_seq = key_sequences(cu_seqlens_k, num_key_rows, cmp_stride if mode else 1, q.device)
+    key_seq = key_sequences(None if cu_seqlens_k is None else cu_k, num_key_rows,
+                            cmp_stride if mode else 1, q.device)
     sizes = block_sizes(group, head_dim)
     common = dict(MODE=mode, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
                   BLOCK_T=sizes.block_t, BLOCK_N=sizes.block_n, BLOCK_D=sizes.block_d,

@@ -53,16 +53,19 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     """indices [B, Tq, Hkv, n] (any order, repeats allowed, -1 unused) -> BlockIndex.
 
     A group is one block of one sequence: group = (blocks of earlier sequences) + block, so
-    groups never mix sequences. Repeated blocks in a row are kept once.
+    groups never mix sequences. Repeated blocks in a row are kept once. An index that is not a
+    block of its row's sequence (only possible with check_values=False) counts as -1, so it
+    can neither leave the tensors nor land in another sequence's group.
     """
     batch, num_queries, num_kv_heads, n = indices.shape
-    selection = indices.sort(-1).values
+    seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
+    limit = seq_blocks[row_seq.long()][None, :, None, None]
+    selection = torch.where((indices >= 0) & (indices < limit), indices, -1).sort(-1).values
     repeat = torch.zeros_like(selection, dtype=torch.bool)
     repeat[..., 1:] = selection[..., 1:] == selection[..., :-1]
     keep = (selection >= 0) & ~repeat
 
     num_groups = triton.cdiv(seqlen_k, select_block_size) + cu_k.shape[0] - 1
-    seq_base = sequence_blocks(cu_k, select_block_size)[0]
     group = seq_base[row_seq.long()][None, :, None, None] + selection
     key = torch.where(keep, group, num_groups).permute(0, 2, 1, 3).reshape(batch * num_kv_heads, -1)
     key = key.long()
