@@ -18,7 +18,6 @@ import torch
 from torch import Tensor
 
 FLOAT_DTYPES = (torch.bfloat16, torch.float16, torch.float32, torch.float64)
-HEAD_DIMS = tuple(range(16, 257, 16))
 
 
 def _concrete(value):

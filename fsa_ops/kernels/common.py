@@ -136,8 +136,8 @@ def attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST: tl.co
     """One [rows, keys] tile of the attention backward: p = exp(s - lse) where visible, and
     ds = p * (dO V^T - delta). dV += p^T dO, dK += ds^T Q * scale, dQ += ds K * scale."""
     s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-    # p <= 1 exactly; the min keeps it so where the recomputed score exceeds the forward's lse
-    # by rounding (float32 spacing is 1024 at scores of 1e10: exp of that would overflow).
+    # p <= 1 in exact arithmetic; the min enforces it where rounding puts the recomputed score
+    # above the forward's lse (float32 spaces scores of 1e10 by 1024 nats: exp would overflow).
     p = tl.where(visible, tl.exp2(tl.minimum(s - tl.where(visible, lse2[:, None], 0.0), 0.0)), 0.0)
     ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
     return p, ds

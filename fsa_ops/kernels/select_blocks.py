@@ -70,7 +70,7 @@ def _select_blocks_fwd(
                         mask=i_ok[:, None] & (d[None, :] < HEAD_DIM), other=0.0)
             s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2           # [BLOCK_M, BLOCK_B]
             visible = row_ok[:, None] & i_ok[None, :] & (i[None, :] * cmp_stride + cmp_block - 1 <= pos[:, None])
-            # p <= 1, kept so against rounding of huge scores (see common.attention_grads)
+            # p <= 1; the min guards against rounding of huge scores (common.attention_grads)
             p = tl.where(visible, tl.exp2(tl.minimum(s - lse2[:, None], 0.0)), 0.0)
             votes = tl.sum(tl.reshape(p, [BLOCK_T, GP, BLOCK_B]), 1)       # all G heads vote
             lo = tl.maximum(i * cmp_stride, j * select_block)
