@@ -235,9 +235,9 @@ def check_indices_values(op: str, indices: Tensor, cu_seqlens_q, cu_seqlens_k, s
         limit = blocks[seq.clamp(max=blocks.shape[0] - 1)][None, :, None, None]
     bad = (indices < -1) | (indices >= limit)
     if bool(bad.any()):
-        where = [int(i) for i in bad.nonzero()[0]]
-        value, bound = int(indices[tuple(where)]), int(limit[0, where[1] if limit.shape[1] > 1 else 0, 0, 0])
-        fail(op, "indices", f"{value} at {where}",
+        where = tuple(int(i) for i in bad.nonzero()[0])
+        value, bound = int(indices[where]), int(limit.expand_as(indices)[where])
+        fail(op, "indices", f"{value} at {list(where)}",
              f"must be -1 or a block of the row's sequence, in [-1, {bound})")
 
 

@@ -16,7 +16,6 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import fsa_ops
 from fsa_ops.validation import check_cu_seqlens_values, trusted_offsets
-from fsa_ops.testing import REL_TOL, rel_error
 from strategies import Problem, op_calls, problems
 
 fsa = torch.ops.fsa

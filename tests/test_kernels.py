@@ -6,11 +6,10 @@ Before each call the allocator is flooded with NaN, so an output element a kerne
 write shows up as NaN and fails the comparison.
 """
 
-import os
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 
 import fsa_ops
 from fsa_ops import reference as R

@@ -2,7 +2,6 @@
 
 import itertools
 
-import pytest
 import torch
 from expecttest import assert_expected_inline
 from hypothesis import given, settings
