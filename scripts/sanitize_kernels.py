@@ -27,12 +27,6 @@ def run(p: Problem):
     o = fsa_ops.nsa_attention(t["q"], t["k"], t["v"], t["k_cmp"], t["v_cmp"], t["g_cmp"],
                               t["g_slc"], t["g_swa"], cu_seqlens=cu_q, **kw)
     o.backward(torch.randn_like(o))
-    if not p.packed:                  # select_blocks' kernel takes batched input only
-        _, lse = fsa.compressed_attention(t["q"], t["k_cmp"], t["v_cmp"], None, None, p.seqlen_k,
-                                          p.compress_block_size, p.compress_stride, p.scale)
-        fsa.select_blocks(t["q"], t["k_cmp"], lse, None, None, p.seqlen_k, p.compress_block_size,
-                          p.compress_stride, p.select_block_size, p.num_selected_blocks,
-                          p.num_init_blocks, p.num_local_blocks, p.scale)
     if DEVICE == "cuda":
         torch.cuda.synchronize()
 

@@ -87,11 +87,9 @@ def _select_blocks(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress
             compress_stride, select_block_size, num_selected_blocks, num_init_blocks,
             num_local_blocks, scale)
     check.check_select_blocks(*args, check_values=check_values)
-    if q.dtype == torch.float64 or cu_seqlens_q is not None:     # packed: not in the kernel yet
+    if q.dtype == torch.float64:
         return reference.select_blocks(*args)
-    return select_blocks.select_blocks_forward(
-        *_dense(q, k_cmp, lse), seqlen_k, compress_block_size, compress_stride,
-        select_block_size, num_selected_blocks, num_init_blocks, num_local_blocks, scale)
+    return select_blocks.select_blocks_forward(*_dense(q, k_cmp, lse), *args[3:])
 
 
 def _gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
