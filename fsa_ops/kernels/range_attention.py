@@ -12,7 +12,9 @@ row inside its own sequence. Batched input is the one-sequence case with a batch
 
 Backward (FlashAttention-2's split, no atomics, so gradients are bitwise reproducible):
 `_range_attention_bwd_dkdv` owns a tile of keys and walks the query tokens that can see them,
-accumulating dK and dV for all G heads at once; `_range_attention_bwd_dq` owns a query tile
+accumulating dK and dV for all G heads at once (for compressed keys, which long stretches of
+queries see, the tokens are cut into spans, one program each, and the float32 partials are
+summed in span order); `_range_attention_bwd_dq` owns a query tile
 like the forward and walks its keys. delta = rowsum(dO * O) is computed once beforehand.
 """
 
@@ -112,16 +114,19 @@ def _range_attention_bwd_dkdv(
     Q, K, V, DO, LSE, DELTA, DK, DV, ROW_SEQ, KEY_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
-    stride_lb, stride_lt,
+    stride_lb, stride_lt, stride_split,
     num_queries, num_key_rows, num_kv_heads, scale, scale_log2,
-    window_size, cmp_block, cmp_stride,
+    window_size, cmp_block, cmp_stride, split_tokens,
     MODE: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
 ):
-    """Q, DO [B, Tq, Hq, D]; K, V, DK, DV [B, rows, Hkv, D]; LSE (natural log), DELTA
-    [B, Tq, Hq] float32; KEY_SEQ [rows] int32. Grid (cdiv(rows, BLOCK_N), B * Hkv): each program
-    owns BLOCK_N keys and walks the query tokens that can see any of them, G heads at a time."""
+    """Q, DO [B, Tq, Hq, D]; K, V [B, rows, Hkv, D]; LSE (natural log), DELTA [B, Tq, Hq]
+    float32; KEY_SEQ [rows] int32; DK, DV [S, B, rows, Hkv, D] (S = 1: K's dtype; else float32
+    partials, split s at s * stride_split). Grid (cdiv(rows, BLOCK_N), B * Hkv, S): each program
+    owns BLOCK_N keys and walks the query tokens of its split, [s, s + 1) * split_tokens, that
+    can see any of them, G heads at a time."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
+    split = tl.program_id(2)
     batch = tl.program_id(1).to(tl.int64) // num_kv_heads
     kv_head = tl.program_id(1) % num_kv_heads
     u = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -147,6 +152,8 @@ def _range_attention_bwd_dkdv(
     key_ok = u_ok & (lo <= hi)
     t_lo = tl.min(tl.where(key_ok, q_start + lo - off, num_queries), 0)
     t_hi = tl.max(tl.where(key_ok, q_start + hi - off + 1, 0), 0)
+    t_lo = tl.maximum(t_lo, split * split_tokens)
+    t_hi = tl.minimum(t_hi, (split + 1) * split_tokens)
 
     kv_offsets = batch * stride_kb + u[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
     kv_mask = u_ok[:, None] & d_ok[None, :]
@@ -170,8 +177,9 @@ def _range_attention_bwd_dkdv(
         dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
         dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
 
-    tl.store(DK + kv_offsets, (dk * scale).to(DK.dtype.element_ty), mask=kv_mask)
-    tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=kv_mask)
+    out_offsets = split.to(tl.int64) * stride_split + kv_offsets
+    tl.store(DK + out_offsets, (dk * scale).to(DK.dtype.element_ty), mask=kv_mask)
+    tl.store(DV + out_offsets, dv.to(DV.dtype.element_ty), mask=kv_mask)
 
 
 @triton.jit
@@ -260,31 +268,62 @@ def key_sequences(cu_seqlens_k, num_key_rows: int, row_stride: int, device) -> t
 
 def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: int,
                              mode: int, window_size: int, cmp_block: int, cmp_stride: int,
-                             scale: float):
+                             scale: float, query_splits: int = 0, dkdv_rows: int = 64,
+                             dkdv_block_n: int = 0, dkdv_warps: int = 0, num_stages: int = 0):
     """do, q, o [B, Tq, Hq, D]; k, v [B, rows, Hkv, D]; lse [B, Tq, Hq] float32 from the
-    forward -> (dq, dk, dv) shaped like q, k, v. All tensors contiguous."""
+    forward -> (dq, dk, dv) shaped like q, k, v. All tensors contiguous.
+
+    `query_splits` S (0: from the shapes): the dK/dV programs of one key tile split the query
+    tokens into S spans and write float32 partials, summed in split order (deterministic).
+    A compressed key tile near the start is seen by every later query: without splits its one
+    program walks all of them while the rest of the GPU idles. Workspace 2 * S * K's elements
+    in float32 when S > 1. The other arguments are tuning knobs (benchmarks/sweep_backward.py).
+    """
     batch, num_queries, num_heads, head_dim = q.shape
     num_key_rows, num_kv_heads = k.shape[1], k.shape[2]
     group = num_heads // num_kv_heads
-    dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    if dq.numel() == 0 or dk.numel() == 0:
-        return dq.zero_(), dk.zero_(), dv.zero_()
+    dq = torch.empty_like(q)
+    if dq.numel() == 0 or k.numel() == 0:
+        return dq.zero_(), torch.zeros_like(k), torch.zeros_like(v)
     delta = row_dot(do, o)
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
     key_seq = key_sequences(None if cu_seqlens_k is None else cu_k, num_key_rows,
                             cmp_stride if mode else 1, q.device)
     sizes = block_sizes(group, head_dim)
     common = dict(MODE=mode, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
-                  BLOCK_T=sizes.block_t, BLOCK_N=sizes.block_n, BLOCK_D=sizes.block_d,
-                  **dot_modes(q.dtype), num_stages=sizes.num_stages)
+                  BLOCK_D=sizes.block_d, **dot_modes(q.dtype),
+                  num_stages=num_stages or sizes.num_stages)
     strides = (q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
                lse.stride(0), lse.stride(1))
-    sizes_and_params = (num_queries, num_key_rows, num_kv_heads, scale, scale * LOG2E,
-                        window_size, cmp_block, cmp_stride)
-    _range_attention_bwd_dkdv[(triton.cdiv(num_key_rows, sizes.block_n), batch * num_kv_heads)](
+    params = (num_queries, num_key_rows, num_kv_heads, scale, scale * LOG2E, window_size,
+              cmp_block, cmp_stride)
+
+    dkdv_sizes = block_sizes(group, head_dim, dkdv_rows)
+    block_n = dkdv_block_n or sizes.block_n
+    key_tiles = triton.cdiv(num_key_rows, block_n) * batch * num_kv_heads
+    splits = query_splits or (1 if mode == MODE_WINDOW else default_query_splits(key_tiles, num_queries))
+    split_tokens = triton.cdiv(triton.cdiv(num_queries, splits), dkdv_sizes.block_t) * dkdv_sizes.block_t
+    if splits == 1:
+        dk, dv = torch.empty_like(k), torch.empty_like(v)
+    else:
+        dk = torch.empty((splits,) + k.shape, dtype=torch.float32, device=k.device)
+        dv = torch.empty_like(dk)
+    _range_attention_bwd_dkdv[(triton.cdiv(num_key_rows, block_n), batch * num_kv_heads, splits)](
         q, k, v, do, lse, delta, dk, dv, row_seq, key_seq, cu_q, cu_k,
-        *strides, *sizes_and_params, num_warps=8, **common)    # two float32 accumulators
+        *strides, k.numel(), *params, split_tokens,
+        BLOCK_T=dkdv_sizes.block_t, BLOCK_N=block_n,
+        num_warps=dkdv_warps or (4 if sizes.block_d <= 128 else 8), **common)
+    if splits > 1:
+        dk, dv = dk.sum(0).to(k.dtype), dv.sum(0).to(v.dtype)
     _range_attention_bwd_dq[(triton.cdiv(num_queries, sizes.block_t), batch * num_kv_heads)](
-        q, k, v, do, lse, delta, dq, row_seq, cu_q, cu_k, *strides, *sizes_and_params,
-        num_warps=sizes.num_warps, **common)
+        q, k, v, do, lse, delta, dq, row_seq, cu_q, cu_k, *strides, *params,
+        BLOCK_T=sizes.block_t, BLOCK_N=sizes.block_n, num_warps=sizes.num_warps, **common)
     return dq, dk, dv
+
+
+def default_query_splits(key_tiles: int, num_queries: int, programs: int = 2048,
+                         min_tokens: int = 2048) -> int:
+    """Query spans for the dK/dV pass: enough programs to fill the GPU several times over
+    (`programs`), each span at least `min_tokens` long so a program's fixed cost pays off."""
+    wanted = triton.cdiv(programs, key_tiles)
+    return max(1, min(wanted, num_queries // min_tokens, 16))

@@ -408,7 +408,7 @@ def _selected_bwd_dkdv(
 
 def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                                 select_block_size: int, scale: float, rows: int = 0,
-                                num_warps: int = 8, chunk_entries: int = 1024):
+                                num_warps: int = 0, chunk_entries: int = 1024):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks.
@@ -422,9 +422,10 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if dq.numel() == 0 or dk.numel() == 0:
         return dq.zero_(), dk.zero_(), dv.zero_()
-    # Rows per tile: 64, or 32 past D = 128 (q, dO, K, V tiles and two float32 accumulators
-    # must fit the SM).
+    # Rows per tile: 64 with 4 warps, or 32 with 8 warps past D = 128 (q, dO, K, V tiles and
+    # two float32 accumulators must fit the SM). H100 sweep: benchmarks/results/.../tuning/.
     sizes = block_sizes(group, head_dim, rows or (64 if head_dim <= 128 else 32))
+    num_warps = num_warps or (4 if head_dim <= 128 else 8)
     block_n = max(16, triton.next_power_of_2(select_block_size))
     chunk_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
     delta = row_dot(do, o)
