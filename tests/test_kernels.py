@@ -17,9 +17,11 @@ from fsa_ops.testing import REL_TOL, attention_gradient_floors, rel_error, selec
 from strategies import Problem, problems
 
 try:
+    from fsa_ops.kernels.common import MODE_COMPRESSED
+    from fsa_ops.kernels.range_attention import range_attention_backward
     from fsa_ops.kernels.selected_attention import selected_attention_backward
 except ImportError:          # no Triton: the module's tests are skipped anyway
-    selected_attention_backward = None
+    selected_attention_backward = range_attention_backward = MODE_COMPRESSED = None
 
 pytestmark = pytest.mark.triton
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -94,7 +96,8 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
     """Every backward op on p.dtype tensors (o and lse from the kernels' own forward, a random
     upstream gradient times do_scale), against the oracle's backward: {name: [(grad, ref), ...]}. The
     selected backward also runs with one tile per chunk, so blocks picked by several tiles
-    take the chunk-reduction path even at small T."""
+    take the chunk-reduction path even at small T, and the compressed backward with its dK/dV
+    query range split in three (float32 partials), which long sequences use."""
     t, indices = problem_inputs(p, device, edit)
     ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
     cu_q, cu_k = p.cu_seqlens(device)
@@ -117,6 +120,13 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
             poison_allocator(device)
             chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1)
             results[name + " (chunk per tile)"] = list(zip(chunked, refs))
+        if name == "compressed_attention" and p.dtype != torch.float64:
+            poison_allocator(device)
+            split = range_attention_backward(
+                do, *(x.contiguous() for x in (*inputs, o, lse)), *args[:2], p.seqlen_k,
+                MODE_COMPRESSED, 0, p.compress_block_size, p.compress_stride, p.scale,
+                query_splits=3)
+            results[name + " (query splits)"] = list(zip(split, refs))
     poison_allocator(device)
     branches = [torch.randn(t["q"].shape, generator=gen).to(device, p.dtype) for _ in range(4)]
     gates = [t["g_cmp"], t["g_slc"], t["g_swa"]]
@@ -155,6 +165,37 @@ def check_results(p: Problem, results, selection_gap_bound=None):
             err = ((lse[finite].double() - ref).abs() / ref.abs().clamp(min=1)).max().item() \
                 if finite.any() else 0
             assert err <= 50 * REL_TOL[p.dtype], (name, "lse", err)
+
+
+# (l, d, l', n, init, local, G, packed, tokens): n below the valid blocks and more blocks
+# than one chunk of the kernel holds (15 at l'/d = 4), l > l', l' = d, no forced blocks.
+SELECTION_GEOMETRIES = [(32, 16, 64, 4, 1, 2, 1, False, 1100), (16, 16, 16, 5, 0, 1, 3, True, 420),
+                        (64, 16, 32, 3, 1, 1, 2, False, 600), (48, 16, 16, 6, 2, 2, 1, True, 380),
+                        (32, 8, 64, 8, 0, 0, 4, False, 700)]
+
+
+@pytest.mark.parametrize("geometry", SELECTION_GEOMETRIES, ids=lambda g: "-".join(map(str, g)))
+def test_select_blocks_geometries(geometry):
+    """The select_blocks kernel's chunk/weight arithmetic for block geometries other than
+    the defaults, against the float64 oracle's block scores (float32 inputs: the selection
+    must be optimal up to float32 rounding)."""
+    l, d, lp, n, init, local, group, packed, tokens = geometry
+    gen = torch.Generator().manual_seed(tokens)
+    if packed:
+        lens = [tokens // 2, 0, 1, tokens - tokens // 2 - 1]
+        cu = torch.tensor([0] + torch.tensor(lens).cumsum(0).tolist(), dtype=torch.int32)
+        batch, rows, cu = 1, tokens // d, cu.to(DEVICE)
+    else:
+        batch, rows, cu = 2, R.num_compressed_keys(tokens, l, d), None
+    q = 2 * torch.randn(batch, tokens, 2 * group, 32, generator=gen)
+    k_cmp = torch.randn(batch, rows, 2, 32, generator=gen)
+    q, k_cmp = q.to(DEVICE), k_cmp.to(DEVICE)
+    args = (cu, cu, tokens, l, d)
+    _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 32 ** -0.5)
+    poison_allocator(DEVICE)
+    indices = fsa.select_blocks(q, k_cmp, lse, *args, lp, n, init, local, 32 ** -0.5)
+    keys = R.block_selection_keys(q.double(), k_cmp.double(), *args, lp, init, local, 32 ** -0.5)
+    assert selection_gap(indices, keys) <= 1e-5
 
 
 def test_kernels_are_registered():
