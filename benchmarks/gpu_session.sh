@@ -9,6 +9,11 @@
 #   bash benchmarks/gpu_session.sh reliability   # kernel suite, error/numerics/large-tensor
 #                                            # tests, in parallel processes
 #   bash benchmarks/gpu_session.sh sanitize      # compute-sanitizer + the CUDA compile suite
+#   bash benchmarks/gpu_session.sh tune      # tuning sweeps (select_blocks, range and selected
+#                                            # backward) in one timing process; kernel suite beside it
+#   bash benchmarks/gpu_session.sh profile   # per-kernel time of one NSA layer step at 64K
+#   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
+#                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
 #                                            # (--append over benchmarks/results/partial/)
 # Wheels missing on the GPU image (expecttest, fla-core) travel in .whl/ (README: GPU runs).
@@ -40,6 +45,40 @@ if [ "$what" = kernels ]; then
   wait
   tail -n 4 "$OUT"/pytest_kernels_*.log "$OUT/main_job.log"
   grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
+fi
+if [ "$what" = tune ]; then
+  # Timings come from one process at a time; the kernel suite (small shapes) runs beside it.
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
+    -k "forward" > "$OUT/pytest_kernels_forward.log" 2>&1 &
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
+    -k "backward_kernels_match_oracle or backward_kernels_long" > "$OUT/pytest_kernels_backward.log" 2>&1 &
+  ( timeout 150 python3 benchmarks/sweep_select_blocks.py > "$OUT/sweep_select_blocks.log" 2>&1
+    timeout 270 python3 benchmarks/sweep_backward.py --groups 4 1 16 > "$OUT/sweep_backward.log" 2>&1
+    timeout 100 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1 ) &
+  wait
+  for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 3 "$f"; done
+  grep -h -E "^(FAILED|ERROR)" "$OUT"/pytest_*.log | cut -c1-300
+  cat "$OUT"/sweep_*.log
+fi
+if [ "$what" = profile ]; then
+  timeout "$budget" python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" 2>&1 | tail -60
+fi
+if [ "$what" = verify ]; then
+  # After a kernel change: the kernel suite's long cases, numerics and the >2^31 case beside a
+  # select_blocks sweep and a layer profile (timings perturbed by the tests: not claims).
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
+    -k "forward" > "$OUT/pytest_kernels_forward.log" 2>&1 &
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
+    -k "backward_kernels_long or packed_long" > "$OUT/pytest_kernels_backward_long.log" 2>&1 &
+  HYPOTHESIS_PROFILE=dev timeout "$budget" python3 -m pytest tests/test_numerics.py tests/test_large.py -q \
+    -p no:cacheprovider -m "triton or cuda" > "$OUT/pytest_numerics_large.log" 2>&1 &
+  ( timeout 200 python3 benchmarks/sweep_select_blocks.py > "$OUT/sweep_select_blocks.log" 2>&1
+    timeout 200 python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" \
+      > "$OUT/profile.log" 2>&1 ) &
+  wait
+  for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 3 "$f"; done
+  grep -h -E "^(FAILED|ERROR)" "$OUT"/pytest_*.log | cut -c1-300
+  cat "$OUT/sweep_select_blocks.log" "$OUT/profile.log"
 fi
 if [ "$what" = reliability ]; then
   HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \

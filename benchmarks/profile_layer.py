@@ -1,0 +1,86 @@
+"""Where the time of one NSA layer goes: every CUDA kernel of `nsa_attention` forward and
+backward (SPEC §6 workload, bf16, Hkv=4, D=128), from torch.profiler, summed per kernel name.
+
+    python benchmarks/profile_layer.py [--seqlen 65536] [--groups 1 4 16] [--out DIR]
+
+Prints, per G, one table: kernel, calls per step, ms per step, share of the step. Inputs are
+fresh random tensors; the selection is the one select_blocks makes from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import fsa_ops  # noqa: E402
+from benchmarks.run import CMP_BLOCK, CMP_STRIDE, HEAD_DIM, KV_HEADS, WINDOW  # noqa: E402
+
+
+def layer_step(seqlen: int, group: int):
+    """A closure running nsa_attention forward + backward once on fresh random inputs."""
+    hq = KV_HEADS * group
+    tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
+
+    def rand(*shape):
+        return torch.randn(shape, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    q, k, v = rand(1, seqlen, hq, HEAD_DIM), rand(1, seqlen, KV_HEADS, HEAD_DIM), rand(1, seqlen, KV_HEADS, HEAD_DIM)
+    kc, vc = rand(1, tc, KV_HEADS, HEAD_DIM), rand(1, tc, KV_HEADS, HEAD_DIM)
+    gates = [torch.rand(1, seqlen, hq, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+             for _ in range(3)]
+    inputs = (q, k, v, kc, vc, *gates)
+    grad = torch.randn_like(q)
+
+    def step():
+        out = fsa_ops.nsa_attention(*inputs, window_size=WINDOW, check_values=False)
+        torch.autograd.grad(out, inputs, grad)
+    return step
+
+
+def profile(step, repeats: int = 3):
+    """{kernel name: (calls, total ms)} over `repeats` steps, after one warm-up step."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+    step()
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(repeats):
+            step()
+        torch.cuda.synchronize()
+    totals = defaultdict(lambda: [0, 0.0])
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            totals[event.name][0] += 1
+            totals[event.name][1] += event.device_time_total / 1000
+    return {name: (calls / repeats, ms / repeats) for name, (calls, ms) in totals.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seqlen", type=int, default=65536)
+    parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    lines = [f"# python benchmarks/profile_layer.py --seqlen {args.seqlen} --groups "
+             f"{' '.join(map(str, args.groups))}  ({torch.cuda.get_device_name()}, torch "
+             f"{torch.__version__})"]
+    for group in args.groups:
+        kernels = profile(layer_step(args.seqlen, group))
+        total = sum(ms for _, ms in kernels.values())
+        table = [f"\n## T={args.seqlen} G={group}: {total:.2f} ms of kernels per fwd+bwd step"]
+        for name, (calls, ms) in sorted(kernels.items(), key=lambda kv: -kv[1][1]):
+            if ms >= 0.01 * total or ms > 0.2:
+                table.append(f"{ms:9.3f} ms {100 * ms / total:5.1f}%  x{calls:<4g} {name[:90]}")
+        print("\n".join(table), flush=True)
+        lines += table
+        torch.cuda.empty_cache()
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"profile_layer_{args.seqlen}.txt").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
