@@ -79,7 +79,7 @@ CASES = [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,
                               BLOCK_B=16, BLOCK_D=triton.next_power_of_2(d), NP=16, UPCAST=False,
-                              IEEE=False, WEIGHT_PRECISION="tf32x3"))
+                              IEEE=False, SPLIT_UPCAST=False))
     for g, d in ((1, 128), (16, 64))
 ] + [
     (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128)),

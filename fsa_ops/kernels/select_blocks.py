@@ -35,7 +35,8 @@ LOG2E = 1.4426950408889634
 def split_dot(p, weight, UPCAST: tl.constexpr):
     """p [M, K] float32 @ weight [K, N] float32 holding small integers (exact in bfloat16), to
     ~float32 accuracy: p is split into three bfloat16 terms (8 + 8 + 8 bits of mantissa), each
-    an MMA. UPCAST (the interpreter, whose bfloat16 is unreliable): one float32 product."""
+    an MMA. UPCAST (the interpreter, whose bfloat16 is unreliable, or weights past 256): one
+    float32 product."""
     if UPCAST:
         return tl.dot(p, weight, input_precision="ieee")
     w = weight.to(tl.bfloat16)
@@ -172,7 +173,8 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
         BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=max(16, triton.next_power_of_2(blocks_per_chunk)),
         NP=triton.next_power_of_2(num_selected_blocks), **dot_modes(q.dtype),
-        SPLIT_UPCAST=INTERPRETING,
+        # Weights up to min(U, R) units: exact in bfloat16 up to 256.
+        SPLIT_UPCAST=INTERPRETING or min(units_per_block, units_per_key) > 256,
         num_warps=num_warps, num_stages=num_stages,
     )
     return out
