@@ -18,19 +18,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402
-from benchmarks.run import CMP_BLOCK, CMP_STRIDE, HEAD_DIM, KV_HEADS, WINDOW  # noqa: E402
+from benchmarks.run import WINDOW, Bench, branch_inputs  # noqa: E402
 
 
 def layer_step(seqlen: int, group: int):
     """A closure running nsa_attention forward + backward once on fresh random inputs."""
-    hq = KV_HEADS * group
-    tc = fsa_ops.reference.num_compressed_keys(seqlen, CMP_BLOCK, CMP_STRIDE)
-
-    def rand(*shape):
-        return torch.randn(shape, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-    q, k, v = rand(1, seqlen, hq, HEAD_DIM), rand(1, seqlen, KV_HEADS, HEAD_DIM), rand(1, seqlen, KV_HEADS, HEAD_DIM)
-    kc, vc = rand(1, tc, KV_HEADS, HEAD_DIM), rand(1, tc, KV_HEADS, HEAD_DIM)
-    gates = [torch.rand(1, seqlen, hq, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    bench = Bench(torch.device("cuda"), torch.bfloat16)
+    q, k, v, kc, vc = branch_inputs(bench, seqlen, group, requires_grad=True)
+    gates = [torch.rand(q.shape[:3], device="cuda", dtype=torch.bfloat16, requires_grad=True)
              for _ in range(3)]
     inputs = (q, k, v, kc, vc, *gates)
     grad = torch.randn_like(q)
