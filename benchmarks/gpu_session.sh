@@ -12,6 +12,8 @@
 #   bash benchmarks/gpu_session.sh tune      # tuning sweeps (select_blocks, range and selected
 #                                            # backward) in one timing process; kernel suite beside it
 #   bash benchmarks/gpu_session.sh profile   # per-kernel time of one NSA layer step at 64K
+#   bash benchmarks/gpu_session.sh sweep     # selected fwd/bwd sweeps + select_blocks ablation,
+#                                            # one timing process, nothing beside it
 #   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
 #                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
@@ -59,6 +61,12 @@ if [ "$what" = tune ]; then
   for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 3 "$f"; done
   grep -h -E "^(FAILED|ERROR)" "$OUT"/pytest_*.log | cut -c1-300
   cat "$OUT"/sweep_*.log
+fi
+if [ "$what" = sweep ]; then
+  timeout 230 python3 benchmarks/sweep_selected.py > "$OUT/sweep_selected.log" 2>&1
+  timeout 150 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1
+  timeout 100 python3 benchmarks/ablate_select_blocks.py > "$OUT/ablate_select_blocks.log" 2>&1
+  cat "$OUT"/sweep_selected.log "$OUT"/sweep_selected_backward.log "$OUT"/ablate_select_blocks.log
 fi
 if [ "$what" = profile ]; then
   timeout "$budget" python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" 2>&1 | tail -60

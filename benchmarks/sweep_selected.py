@@ -1,9 +1,10 @@
-"""Tile-shape sweep of the selected-attention forward or backward (H100, bf16, Hkv=4, D=128,
-l'=64, n=16).
+"""Tuning sweep of the selected-attention forward or backward (H100, bf16, Hkv=4, D=128,
+l'=64, n=16, random selection).
 
-    python benchmarks/sweep_selected.py [--seqlen 65536] [--backward]
+    python benchmarks/sweep_selected.py [--seqlen 65536] [--groups 1 4 16] [--backward]
 
-Prints ms per (G, rows, num_warps); checks each variant against the default before timing.
+Prints ms, TFLOP/s and peak workspace per variant of the launcher's knobs; each variant is
+checked against the first one (the shipped defaults) before it is timed.
 """
 
 import argparse
@@ -20,14 +21,34 @@ from fsa_ops.kernels.selected_attention import (  # noqa: E402
     selected_attention_backward, selected_attention_forward)
 from fsa_ops.testing import rel_error  # noqa: E402
 
+MIB = 1 << 20
+ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token chunk
+# Launcher keyword arguments; {} = the defaults.
+FORWARD = [
+    {},
+    dict(workspace_bytes=ONE_CHUNK),
+    dict(workspace_bytes=128 * MIB),
+    dict(piece_tiles=4),
+    dict(piece_tiles=16),
+    dict(rows=128, num_warps=8),
+]
+BACKWARD = [
+    {},
+    dict(workspace_bytes=ONE_CHUNK),
+    dict(workspace_bytes=256 * MIB),
+    dict(chunk_entries=512),
+    dict(chunk_entries=2048),
+]
+
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seqlen", type=int, default=65536)
+    parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--backward", action="store_true")
     args = parser.parse_args()
     t, hkv, d = args.seqlen, 4, 128
-    for g in (1, 4, 16):
+    for g in args.groups:
         q = torch.randn(1, t, hkv * g, d, device="cuda", dtype=torch.bfloat16)
         k = torch.randn(1, t, hkv, d, device="cuda", dtype=torch.bfloat16)
         v = torch.randn(1, t, hkv, d, device="cuda", dtype=torch.bfloat16)
@@ -37,22 +58,34 @@ def main():
         do = torch.randn_like(q)
         flops = 4 * t * hkv * g * 16 * 64 * d * (2.5 if args.backward else 1)
 
-        def run(rows, warps):
+        def run(knobs):
             if args.backward:
                 return selected_attention_backward(do, q, k, v, idx, o, lse, None, None, 64,
-                                                   scale, rows=rows, num_warps=warps)
-            return selected_attention_forward(q, k, v, idx, None, None, 64, scale, rows=rows,
-                                              num_warps=warps)[:1]
-        base = run(0 if args.backward else 64, 8 if args.backward else 4)
-        for rows in (32, 64, 128):
-            if rows < triton.next_power_of_2(g):
+                                                   scale, **knobs)
+            return selected_attention_forward(q, k, v, idx, None, None, 64, scale, **knobs)
+
+        base = None
+        for knobs in (BACKWARD if args.backward else FORWARD):
+            if knobs.get("rows", 64) < triton.next_power_of_2(g):
                 continue
-            for warps in (4, 8):
-                fn = lambda: run(rows, warps)  # noqa: E731
-                err = max(rel_error(a, b) for a, b in zip(fn(), base))
+            fn = lambda: run(knobs)  # noqa: E731
+            try:
+                out = fn()
+                base = base or out
+                err = max(rel_error(a, b) for a, b in zip(out, base))
+                del out
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                start = torch.cuda.memory_allocated()
+                fn()
+                torch.cuda.synchronize()
+                extra = (torch.cuda.max_memory_allocated() - start) / MIB
                 ms = triton.testing.do_bench(fn, warmup=10, rep=60, return_mode="median")
-                print(f"G={g:<3} rows={rows:<4} warps={warps}  {ms:7.3f} ms  {flops / ms / 1e9:6.1f} TFLOP/s"
-                      f"  err vs default {err:.1e}", flush=True)
+            except Exception as error:                   # out of shared memory or registers
+                print(f"G={g:<3} {knobs}: {type(error).__name__} {error}"[:200], flush=True)
+                continue
+            print(f"G={g:<3} {str(knobs):<58} {ms:8.3f} ms {flops / ms / 1e9:6.1f} TFLOP/s"
+                  f"  peak {extra:7.0f} MiB  err vs default {err:.1e}", flush=True)
 
 
 if __name__ == "__main__":

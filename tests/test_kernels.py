@@ -19,9 +19,11 @@ from strategies import Problem, problems
 try:
     from fsa_ops.kernels.common import MODE_COMPRESSED
     from fsa_ops.kernels.range_attention import range_attention_backward
-    from fsa_ops.kernels.selected_attention import selected_attention_backward
+    from fsa_ops.kernels.selected_attention import (selected_attention_backward,
+                                                    selected_attention_forward)
 except ImportError:          # no Triton: the module's tests are skipped anyway
-    selected_attention_backward = range_attention_backward = MODE_COMPRESSED = None
+    selected_attention_backward = selected_attention_forward = None
+    range_attention_backward = MODE_COMPRESSED = None
 
 pytestmark = pytest.mark.triton
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -71,6 +73,12 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
         o, lse = getattr(fsa, name)(*inputs, *args)
         o_ref, lse_ref = getattr(R, name)(*ref_inputs, *ref_args)
         results[name] = ((o, o_ref), (lse, lse_ref))
+        if name == "selected_attention":
+            # Token chunks of 3 rows and two tiles per program: the multi-chunk path that
+            # long sequences take, with partial buffers reused from chunk to chunk.
+            poison_allocator(device)
+            o, lse = selected_attention_forward(*inputs, *args, chunk_tokens=3, piece_tiles=2)
+            results[name + " (token chunks)"] = ((o, o_ref), (lse, lse_ref))
     # Block selection from the kernel's own compressed lse, judged by its score shortfall
     # under the oracle's scores (near-ties may go either way).
     lse_cmp = results["compressed_attention"][1][0]
@@ -95,8 +103,9 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
 def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, do_scale=1.0):
     """Every backward op on p.dtype tensors (o and lse from the kernels' own forward, a random
     upstream gradient times do_scale), against the oracle's backward: {name: [(grad, ref), ...]}. The
-    selected backward also runs with one tile per chunk, so blocks picked by several tiles
-    take the chunk-reduction path even at small T, and the compressed backward with its dK/dV
+    selected backward also runs with one tile per piece and token chunks of 3 rows, so blocks
+    picked by several tiles take the piece-reduction path and dK/dV sum over token chunks
+    even at small T, and the compressed backward with its dK/dV
     query range split in three (float32 partials), which long sequences use."""
     t, indices = problem_inputs(p, device, edit)
     ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
@@ -118,8 +127,9 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
         results[name] = list(zip(grads, refs))
         if name == "selected_attention":
             poison_allocator(device)
-            chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1)
-            results[name + " (chunk per tile)"] = list(zip(chunked, refs))
+            chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1,
+                                                  chunk_tokens=3)
+            results[name + " (piece per tile, token chunks)"] = list(zip(chunked, refs))
         if name == "compressed_attention" and p.dtype != torch.float64:
             poison_allocator(device)
             split = range_attention_backward(

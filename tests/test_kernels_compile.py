@@ -20,12 +20,11 @@ from fsa_ops.kernels.selected_attention import (  # noqa: E402
     _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
     _selected_partials)
 
-FLOAT_POINTERS = {"LSE", "LSE_PART", "DELTA", "DK_PART", "DV_PART"}
+FLOAT_POINTERS = {"LSE", "LSE_PART", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
-INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "TILE_GROUP",
-                "TILE_FIRST", "KEY_SEQ", "CHUNK_GROUP", "CHUNK_FIRST", "CHUNK_END", "GROUP_SEQ",
-                "GROUP_BLOCK"}
+INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
+                "WORK_FIRST", "CHUNK_START", "PIECE_END", "KEY_SEQ", "GROUP_SEQ", "GROUP_BLOCK"}
 
 
 def signature(kernel, constexprs, dtype):
@@ -61,8 +60,8 @@ CASES = [
 ] + [
     (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64)),
 ] + [
-    (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128)),
-    (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128)),
+    (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128, UNROLL=4)),
+    (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128, FIRST=False, LAST=True)),
     (_gated_combine_bwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
     (_row_dot, dict(HEAD_DIM=80, BLOCK_R=32, BLOCK_D=128)),
 ] + [
@@ -82,7 +81,7 @@ CASES = [
                               IEEE=False, SPLIT_UPCAST=False))
     for g, d in ((1, 128), (16, 64))
 ] + [
-    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128)),
+    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128, NP=16, UNROLL=4)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]
 

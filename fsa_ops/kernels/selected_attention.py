@@ -1,27 +1,31 @@
-"""Selected attention, forward, in FSA's loop order (KV block outer, the tokens that picked it
-inner), with an exact log-sum-exp merge.
+"""Selected attention, forward and backward, in FSA's loop order (KV block outer, the tokens
+that picked it inner), with an exact log-sum-exp merge.
 
 1. `block_index` (PyTorch ops on the device, sizes from shapes only): the (token, slot)
-   entries of each kv head are grouped by the key block they name. A block's entries are cut
-   into tiles of BLOCK_T tokens; the tile list has at most cdiv(Tq * n, BLOCK_T) + num_groups
-   entries, a shape-only bound, so the grid needs no host sync.
-2. `_selected_partials`: one program per tile loads its K/V block once and the G query heads
-   of its BLOCK_T tokens as one [BLOCK_T * GP, D] tile, and writes a normalised partial output
-   with its own log-sum-exp for every (token, slot, head). No shared softmax shift.
-3. `_merge_partials`: per token and head, merges the n slots in slot order (deterministic):
-   o = sum_s exp(lse_s - lse) o_s with lse = logsumexp_s lse_s.
+   entries of each kv head are sorted by (token chunk, block) in one stable sort. A token chunk
+   is C consecutive query rows; a group is one block of one sequence, so groups never mix
+   sequences. `work_list` cuts every (chunk, group) run into pieces of at most `size`
+   entries; the number of pieces has a shape-only bound, so no launch needs a host sync.
+2. `_selected_partials`, once per token chunk: one program per piece loads its K/V block
+   once, walks the piece in tiles of BLOCK_T tokens (their G query heads stacked into one
+   [BLOCK_T * GP, D] tile) and writes a normalised partial output with its own log-sum-exp
+   for every (token, slot, head). No shared softmax shift.
+3. `_merge_partials`, once per token chunk: per token and head, merges the slots the forward
+   used in slot order (deterministic): o = sum_s exp(lse_s - lse) o_s, lse = logsumexp_s lse_s.
 
-Partial buffers: Tq * n * Hq * D elements in the input dtype plus Tq * n * Hq float32.
+Why token chunks: the partial buffers hold C * n * Hq * D elements, not Tq * n * Hq * D (at
+64K tokens, G = 16, bf16: 17 GiB). The forward barely notices the split; the backward pays
+per chunk (its dK/dV sums), so the default takes at most MAX_CHUNKS chunks.
 
-Backward, same order and no atomics (bitwise reproducible):
-4. `_selected_bwd_chunks`: one program per chunk of up to CHUNK entries of one group (a block
-   picked by many tokens, the forced initial block above all, is split so no program walks
-   all T tokens). It loads K/V once, walks its tiles, accumulates dK/dV for the block in
-   registers and writes them as a float32 chunk partial, and writes each row's dQ share as a
-   per-(token, slot) partial.
-5. `_selected_bwd_dq`: per token and head, sums the n slot partials in slot order.
-6. `_selected_bwd_dkdv`: per block, sums its chunk partials in chunk order into dK/dV; blocks
-   nobody picked get zeros.
+Backward, same order and no atomics (bitwise reproducible), once per token chunk:
+4. `_selected_bwd_chunks`: one program per piece (a block picked by many tokens, the forced
+   initial block above all, is split so no program walks all its tokens) loads K/V once,
+   walks its tiles, accumulates dK/dV for the block in registers, writes them as a float32
+   piece partial, and writes each row's dQ share as a per-(token, slot) partial.
+5. `_selected_bwd_dq`: per token and head, sums the used slots' partials in slot order.
+6. `_selected_bwd_dkdv`: per block, sums its pieces in order and adds the result to the
+   float32 sums of the chunks before; the last chunk writes dK/dV. Blocks nobody picked get
+   zeros.
 """
 
 from __future__ import annotations
@@ -37,25 +41,58 @@ from .common import (attention_grads, block_sizes, dot, dot_modes, load_backward
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
+# Default partial workspace: the whole call's partials split into at most MAX_CHUNKS token
+# chunks, each at least MIN_WORKSPACE_BYTES. Every extra chunk costs the backward ~0.6 ms at
+# 64K on an H100 (float32 dK/dV sums and dK/dV piece partials read and written); the forward
+# hardly notices. H100 sweep: benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/.
+MAX_CHUNKS = 4
+MIN_WORKSPACE_BYTES = 1 << 30
+SLOTS_IN_FLIGHT = 4          # slot partials the reduction kernels load at once
 
 
 class BlockIndex(NamedTuple):
-    """Work list of one launch; BH = B * Hkv, E = Tq * n, NG = groups bound, W = tiles bound."""
+    """Entries of one call; BH = B * Hkv, E = Tq * n, NC token chunks of `chunk_tokens` rows,
+    NG groups per chunk. Entry t * n + s is slot s of token t; group c * NG + g is block g
+    (counted over the sequences) as picked by the tokens of chunk c."""
     selection: torch.Tensor   # [B, Tq, Hkv, n] int32: indices sorted per row, -1 first
-    order: torch.Tensor       # [BH, E] int32: entries t * n + s grouped by (sequence, block)
-    group_end: torch.Tensor   # [BH, NG] int32: end of each group in `order`
-    tile_group: torch.Tensor  # [BH, W] int32: group of each tile (NG: no work)
-    tile_first: torch.Tensor  # [BH, W] int32: first position of each tile in `order`
+    order: torch.Tensor       # [BH, E] int32: entries by group, in token order within one
+    group_end: torch.Tensor   # [BH, NC * NG] int32: end of each group in `order`
+    chunk_tokens: int
+    num_chunks: int
+
+
+class WorkList(NamedTuple):
+    """`order` cut into pieces of at most `size` entries, never across a group; W bounds the
+    piece count from shapes alone."""
+    group: torch.Tensor        # [BH, W] int32: group of each piece (NC * NG: no work)
+    first: torch.Tensor        # [BH, W] int32: first position of each piece in `order`
+    piece_end: torch.Tensor    # [BH, NC * NG] int32: pieces of group k: piece_end[k - 1] ..
+    chunk_start: torch.Tensor  # [BH, NC + 1] int32: pieces of chunk c: [c] .. [c + 1]
+    per_chunk: int             # bound on the pieces of one chunk: cdiv(C * n, size) + NG
+
+
+def partial_bytes(q: torch.Tensor, num_selected: int) -> int:
+    """Bytes of partials per token: n * Hq rows of D elements in q's dtype and one float32."""
+    return num_selected * q.shape[2] * (q.shape[3] * q.element_size() + 4)
+
+
+def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
+    """Tokens per chunk: as many as `workspace_bytes` of partials hold (by default the larger of
+    MIN_WORKSPACE_BYTES and 1 / MAX_CHUNKS of all partials), a multiple of 64, at least 64."""
+    per_token = partial_bytes(q, num_selected)
+    workspace_bytes = workspace_bytes or max(MIN_WORKSPACE_BYTES,
+                                             triton.cdiv(q.shape[1] * per_token, MAX_CHUNKS))
+    tokens = workspace_bytes // per_token // 64 * 64
+    return min(max(1, q.shape[1]), max(64, tokens))
 
 
 def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor,
-                select_block_size: int, seqlen_k: int, block_t: int) -> BlockIndex:
+                select_block_size: int, seqlen_k: int, chunk_tokens: int) -> BlockIndex:
     """indices [B, Tq, Hkv, n] (any order, repeats allowed, -1 unused) -> BlockIndex.
 
-    A group is one block of one sequence: group = (blocks of earlier sequences) + block, so
-    groups never mix sequences. Repeated blocks in a row are kept once. An index that is not a
-    block of its row's sequence (only possible with check_values=False) counts as -1, so it
-    can neither leave the tensors nor land in another sequence's group.
+    Repeated blocks in a row are kept once. An index that is not a block of its row's
+    sequence (only possible with check_values=False) counts as -1, so it can neither leave
+    the tensors nor land in another sequence's group.
     """
     batch, num_queries, num_kv_heads, n = indices.shape
     seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
@@ -66,17 +103,24 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     keep = (selection >= 0) & ~repeat
 
     num_groups = triton.cdiv(seqlen_k, select_block_size) + cu_k.shape[0] - 1
-    group = seq_base[row_seq.long()][None, :, None, None] + selection
-    key = torch.where(keep, group, num_groups).permute(0, 2, 1, 3).reshape(batch * num_kv_heads, -1)
-    key = key.long()
-    order = torch.sort(key, dim=1, stable=True).indices.to(torch.int32)
+    num_chunks = triton.cdiv(num_queries, chunk_tokens)
+    num_keys = num_chunks * num_groups
+    chunk = torch.arange(num_queries, device=indices.device) // chunk_tokens
+    group = (chunk * num_groups + seq_base[row_seq.long()])[None, :, None, None] + selection
+    key = torch.where(keep, group, num_keys).permute(0, 2, 1, 3).reshape(batch * num_kv_heads, -1)
+    rows, num_entries = key.shape
+    # One flat stable sort for all rows: row r's keys are offset by r * (num_keys + 1).
+    span = num_keys + 1
+    key_dtype = torch.int32 if rows * span < 2**31 else torch.int64
+    offset = torch.arange(rows, device=key.device)[:, None]
+    flat = (key + offset * span).to(key_dtype).reshape(-1)
+    order = torch.sort(flat, stable=True).indices.view(rows, num_entries) - offset * num_entries
 
-    counts = torch.zeros(key.shape[0], num_groups + 1, dtype=torch.int64, device=indices.device)
-    counts.scatter_add_(1, key, torch.ones_like(key))
-    group_end = torch.cumsum(counts[:, :num_groups], 1)
-    tile_group, tile_first, _ = work_tiles(group_end, block_t, num_queries * n)
-    return BlockIndex(selection.to(torch.int32).contiguous(), order.contiguous(),
-                      group_end.to(torch.int32).contiguous(), tile_group, tile_first)
+    counts = torch.zeros(rows, span, dtype=torch.int64, device=indices.device)
+    counts.scatter_add_(1, key.long(), torch.ones_like(key, dtype=torch.int64))
+    group_end = torch.cumsum(counts[:, :num_keys], 1)
+    return BlockIndex(selection.to(torch.int32).contiguous(), order.to(torch.int32).contiguous(),
+                      group_end.to(torch.int32).contiguous(), chunk_tokens, num_chunks)
 
 
 def sequence_blocks(cu_k: torch.Tensor, select_block_size: int):
@@ -85,30 +129,46 @@ def sequence_blocks(cu_k: torch.Tensor, select_block_size: int):
     return torch.cumsum(seq_blocks, 0) - seq_blocks, seq_blocks
 
 
-def work_tiles(group_end: torch.Tensor, size: int, num_entries: int):
-    """Cut every group of `order` into tiles of at most `size` entries.
-
-    group_end [BH, NG] -> (tile_group, tile_first) [BH, W] int32 and tile_end [BH, NG] int32
-    (tiles of group g: tile_end[g - 1] .. tile_end[g]). W = cdiv(E, size) + NG bounds the
-    tile count from shapes alone; spare tiles have group NG.
-    """
-    num_groups = group_end.shape[1]
+def work_list(index: BlockIndex, size: int) -> WorkList:
+    """Cut every group of `index.order` into pieces of at most `size` entries (module doc)."""
+    group_end = index.group_end
+    rows, num_keys = group_end.shape
+    num_groups = num_keys // index.num_chunks
     counts = torch.diff(group_end, dim=1, prepend=torch.zeros_like(group_end[:, :1]))
-    tiles = (counts + size - 1) // size
-    tile_end = torch.cumsum(tiles, 1)
-    num_tiles = triton.cdiv(num_entries, size) + num_groups
-    w = torch.arange(num_tiles, device=group_end.device).expand(group_end.shape[0], num_tiles)
-    tile_group = torch.searchsorted(tile_end, w.contiguous(), right=True)
-    g = tile_group.clamp(max=num_groups - 1)
-    tile_first = (group_end - counts).gather(1, g) + (w - (tile_end - tiles).gather(1, g)) * size
-    return (tile_group.to(torch.int32).contiguous(), tile_first.to(torch.int32).contiguous(),
-            tile_end.to(torch.int32).contiguous())
+    pieces = (counts + size - 1) // size
+    piece_end = torch.cumsum(pieces, 1)
+    num_pieces = triton.cdiv(index.order.shape[1], size) + num_keys
+    w = torch.arange(num_pieces, device=group_end.device).expand(rows, num_pieces)
+    group = torch.searchsorted(piece_end, w.contiguous(), right=True)
+    g = group.clamp(max=num_keys - 1)
+    first = (group_end - counts).gather(1, g) + (w - (piece_end - pieces).gather(1, g)) * size
+    chunk_start = torch.cat([torch.zeros_like(piece_end[:, :1]), piece_end[:, num_groups - 1::num_groups]], 1)
+    per_chunk = triton.cdiv(index.chunk_tokens * index.selection.shape[3], size) + num_groups
+    return WorkList(group.to(torch.int32).contiguous(), first.to(torch.int32).contiguous(),
+                    piece_end.to(torch.int32).contiguous(), chunk_start.to(torch.int32).contiguous(),
+                    per_chunk)
 
 
 @triton.jit
-def _group_of_tile(SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head,
-                   num_entries, num_selected, stride_sb, stride_st, stride_sh):
-    """The block and sequence a tile's group names, read off its first entry:
+def _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk, num_chunks, num_work,
+           num_keys, piece_entries):
+    """The piece this program owns in token chunk `chunk`, for grids (per_chunk, B * Hkv):
+    (piece, its group, first and end positions in `order`, active). Inactive programs (past
+    the chunk's last piece) get piece = group = 0."""
+    start = tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk)
+    piece = start + tl.program_id(0)
+    active = piece < tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk + 1)
+    piece = tl.where(active, piece, 0)
+    group = tl.load(WORK_GROUP + bh * num_work + piece)
+    first = tl.load(WORK_FIRST + bh * num_work + piece)
+    end = tl.minimum(tl.load(GROUP_END + bh * num_keys + group), first + piece_entries)
+    return piece - start, first, end, active
+
+
+@triton.jit
+def _block_of_piece(SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head,
+                    num_entries, num_selected, stride_sb, stride_st, stride_sh):
+    """The block and sequence a piece's group names, read off its first entry:
     (block, q_start, q_len, k_start, k_len)."""
     entry0 = tl.load(ORDER + bh * num_entries + first).to(tl.int64)
     token0 = entry0 // num_selected
@@ -118,6 +178,22 @@ def _group_of_tile(SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_h
     q_start = tl.load(CU_Q + seq)
     k_start = tl.load(CU_K + seq)
     return block, q_start, tl.load(CU_Q + seq + 1) - q_start, k_start, tl.load(CU_K + seq + 1) - k_start
+
+
+@triton.jit
+def _load_block(K, V, batch, kv_head, block, k_start, k_len, select_block_size,
+                stride_kb, stride_kt, stride_kh, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr,
+                BLOCK_D: tl.constexpr):
+    """K and V of one selection block [BLOCK_N, BLOCK_D] (zero past the block or sequence),
+    the keys' positions in the sequence and which of them exist."""
+    d = tl.arange(0, BLOCK_D)
+    c = tl.arange(0, BLOCK_N)
+    rel = block.to(tl.int64) * select_block_size + c
+    key_ok = (c < select_block_size) & (rel < k_len)
+    offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+    mask = key_ok[:, None] & (d < HEAD_DIM)[None, :]
+    return (tl.load(K + offsets, mask=mask, other=0.0), tl.load(V + offsets, mask=mask, other=0.0),
+            rel, key_ok)
 
 
 @triton.jit
@@ -135,95 +211,114 @@ def _tile_rows(ORDER, bh, start, end, num_entries, num_selected, G: tl.constexpr
 
 @triton.jit
 def _selected_partials(
-    Q, K, V, O_PART, LSE_PART, SELECTION, ORDER, GROUP_END, TILE_GROUP, TILE_FIRST,
+    Q, K, V, O_PART, LSE_PART, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START,
     ROW_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
     stride_sb, stride_st, stride_sh,
-    num_kv_heads, num_entries, num_groups, num_tiles, num_selected, select_block_size,
-    scale_log2,
+    num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
+    num_selected, select_block_size, piece_entries, scale_log2,
     G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
 ):
-    """Grid (W, B * Hkv). O_PART [BH, E, G, D], LSE_PART [BH, E, G] (log2 units)."""
+    """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D],
+    LSE_PART [BH, C * n, G] (log2 units): entry e of the chunk at e - entry_base."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
-    # Offsets are int64 throughout: the partial buffers pass 2**31 elements at long T.
-    tile = tl.program_id(0)
+    # Offsets are int64 throughout: the partial buffers may pass 2**31 elements.
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
-    group = tl.load(TILE_GROUP + bh * num_tiles + tile)
-    if group < num_groups:
-        first = tl.load(TILE_FIRST + bh * num_tiles + tile)
-        end = tl.load(GROUP_END + bh * num_groups + group)
-        block, q_start, q_len, k_start, k_len = _group_of_tile(
+    _, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk,
+                                   num_chunks, num_work, num_keys, piece_entries)
+    if active:
+        block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
             num_selected, stride_sb, stride_st, stride_sh)
-        entry, token, member, row_ok = _tile_rows(ORDER, bh, first, end, num_entries,
-                                                  num_selected, G, GP, BLOCK_M)
-        pos = k_len - q_len + (token - q_start)
+        k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
+                                        select_block_size, stride_kb, stride_kt, stride_kh,
+                                        HEAD_DIM, BLOCK_N, BLOCK_D)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
+        for start in range(first, end, BLOCK_T):
+            entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
+                                                      num_selected, G, GP, BLOCK_M)
+            pos = k_len - q_len + (token - q_start)
+            q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
+                      + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
+            q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
 
-        c = tl.arange(0, BLOCK_N)
-        rel = block.to(tl.int64) * select_block_size + c        # key position in the sequence
-        key_ok = (c < select_block_size) & (rel < k_len)
-        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
-        k = tl.load(K + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
-        v = tl.load(V + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
-        q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
-                  + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
-        q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+            s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
+            visible = key_ok[None, :] & (rel[None, :] <= pos[:, None])
+            s = tl.where(visible, s, float("-inf"))
+            row_max = tl.max(s, 1)
+            shift = tl.where(row_max == float("-inf"), 0.0, row_max)
+            p = tl.exp2(s - shift[:, None])
+            total = tl.sum(p, 1)
+            seen = total > 0
+            out = dot(p.to(v.dtype), v, UPCAST, IEEE) / tl.where(seen, total, 1.0)[:, None]
+            lse = tl.where(seen, shift + tl.log2(tl.where(seen, total, 1.0)), float("-inf"))
 
-        s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-        visible = key_ok[None, :] & (rel[None, :] <= pos[:, None])
-        s = tl.where(visible, s, float("-inf"))
-        row_max = tl.max(s, 1)
-        shift = tl.where(row_max == float("-inf"), 0.0, row_max)
-        p = tl.exp2(s - shift[:, None])
-        total = tl.sum(p, 1)
-        seen = total > 0
-        out = dot(p.to(v.dtype), v, UPCAST, IEEE) / tl.where(seen, total, 1.0)[:, None]
-        lse = tl.where(seen, shift + tl.log2(tl.where(seen, total, 1.0)), float("-inf"))
+            part = (bh * part_entries + entry - entry_base) * G + member
+            tl.store(O_PART + part[:, None] * HEAD_DIM + d[None, :], out.to(O_PART.dtype.element_ty),
+                     mask=row_ok[:, None] & d_ok[None, :])
+            tl.store(LSE_PART + part, lse, mask=row_ok)
 
-        part = (bh * num_entries + entry) * G + member
-        tl.store(O_PART + part[:, None] * HEAD_DIM + d[None, :], out.to(O_PART.dtype.element_ty),
-                 mask=row_ok[:, None] & d_ok[None, :])
-        tl.store(LSE_PART + part, lse, mask=row_ok)
+
+@triton.jit
+def _used_slots(SELECTION, batch, token, kv_head, t_ok, s, num_selected, stride_sb, stride_st,
+                stride_sh):
+    """Which of the tokens' slot s the forward used: a valid block that does not repeat the
+    slot before it (the selection is sorted). Two loads, no dependence on other loads."""
+    sel = SELECTION + batch * stride_sb + token * stride_st + kv_head * stride_sh + s
+    slot = token * 0 + s        # as a tensor: the interpreter cannot mask with scalar & tensor
+    block = tl.load(sel, mask=t_ok & (slot < num_selected), other=-1)
+    previous = tl.load(sel - 1, mask=t_ok & (slot > 0) & (slot < num_selected), other=-1)
+    return (block >= 0) & (block != previous)
 
 
 @triton.jit
 def _merge_partials(
     O, LSE, O_PART, LSE_PART,
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
-    num_queries, num_kv_heads, num_entries, num_selected,
+    token_base, token_stop, num_kv_heads, part_entries, num_selected,
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
+    NP: tl.constexpr, UNROLL: tl.constexpr,
 ):
-    """Grid (cdiv(Tq, BLOCK_T), B * Hkv, G): merge the n slots of each token, in slot order."""
+    """Grid (cdiv(chunk tokens, BLOCK_T), B * Hkv, G), one launch per token chunk: merge the
+    slots of each token of the chunk (token_base .. token_stop), in slot order. Slots the
+    forward did not use hold lse = -inf (the launcher fills LSE_PART) and weigh nothing; their
+    O_PART rows are never read into the sum (tl.where, so stale data cannot leak in)."""
     bh = tl.program_id(1).to(tl.int64)
     member = tl.program_id(2)
     batch = bh // num_kv_heads
     head = (bh % num_kv_heads) * G + member
-    token = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
-    t_ok = token < num_queries
+    local = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
+    token = token_base + local
+    t_ok = token < token_stop
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
+    part0 = (bh * part_entries + local * num_selected) * G + member       # slot 0 of each token
 
-    part0 = (bh * num_entries + token * num_selected) * G + member       # slot 0 of each token
-    top = tl.full([BLOCK_T], float("-inf"), tl.float32)
-    for s in range(num_selected):
-        top = tl.maximum(top, tl.load(LSE_PART + part0 + s * G, mask=t_ok, other=float("-inf")))
+    slot = tl.arange(0, NP)
+    lse_all = tl.load(LSE_PART + part0[:, None] + slot[None, :] * G,
+                      mask=t_ok[:, None] & (slot < num_selected)[None, :], other=float("-inf"))
+    top = tl.max(lse_all, 1)
     shift = tl.where(top == float("-inf"), 0.0, top)
     total = tl.zeros([BLOCK_T], tl.float32)
     acc = tl.zeros([BLOCK_T, BLOCK_D], tl.float32)
-    for s in range(num_selected):
-        lse_s = tl.load(LSE_PART + part0 + s * G, mask=t_ok, other=float("-inf"))
-        used = lse_s > float("-inf")
-        weight = tl.where(used, tl.exp2(lse_s - shift), 0.0)
-        o_s = tl.load(O_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
-                      mask=used[:, None] & d_ok[None, :], other=0.0)
-        acc += tl.where(used[:, None], o_s.to(tl.float32) * weight[:, None], 0.0)
-        total += weight
+    # UNROLL slots per step: their loads do not depend on each other, so they are in flight
+    # together (the merge is bound by memory latency, not bandwidth, one slot at a time).
+    for s0 in range(0, num_selected, UNROLL):
+        for u in tl.static_range(UNROLL):
+            s = s0 + u
+            ok = t_ok & (local * 0 + s < num_selected)
+            lse_s = tl.load(LSE_PART + part0 + s * G, mask=ok, other=float("-inf"))
+            o_s = tl.load(O_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
+                          mask=ok[:, None] & d_ok[None, :], other=0.0)
+            used = lse_s > float("-inf")
+            weight = tl.where(used, tl.exp2(lse_s - shift), 0.0)
+            acc += tl.where(used[:, None], o_s.to(tl.float32) * weight[:, None], 0.0)
+            total += weight
     seen = total > 0
     out = acc / tl.where(seen, total, 1.0)[:, None]
     lse = tl.where(seen, (shift + tl.log2(tl.where(seen, total, 1.0))) * LN2, float("-inf"))
@@ -232,88 +327,109 @@ def _merge_partials(
     tl.store(LSE + batch * stride_lb + token * stride_lt + head, lse, mask=t_ok)
 
 
+def _launch_setup(q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows,
+                  chunk_tokens, workspace_bytes):
+    """What the forward and backward launchers share: tile sizes, sequence tables and the
+    block index."""
+    group = q.shape[2] // k.shape[2]
+    sizes = block_sizes(group, q.shape[3], rows)
+    block_n = max(16, triton.next_power_of_2(select_block_size))
+    chunk_tokens = chunk_tokens or chunk_tokens_for(q, indices.shape[3], workspace_bytes)
+    row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, k.shape[1])
+    index = block_index(indices, row_seq, cu_k, select_block_size, k.shape[1], chunk_tokens)
+    return group, sizes, block_n, (row_seq, cu_q, cu_k), index
+
+
 def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                select_block_size: int, scale: float, rows: int = 64,
-                               num_warps: int = 4):
+                               num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
+                               chunk_tokens: int = 0, workspace_bytes: int = 0):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
-    (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32). `rows` (query rows per tile, G heads x
-    BLOCK_T tokens) and `num_warps` are tuning knobs (benchmarks/sweep_selected.py)."""
+    (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
+
+    Tuning knobs (benchmarks/sweep_selected.py): `rows` (query rows per tile, G heads x
+    BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`;
+    `chunk_tokens` (default: what `workspace_bytes` of partials hold, see chunk_tokens_for).
+    Workspace: C * n * Hq * D elements in q's dtype plus C * n * Hq float32.
+    """
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads, n = k.shape[2], indices.shape[3]
-    group = num_heads // num_kv_heads
     o = torch.empty_like(q, memory_format=torch.contiguous_format)
     lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
     if o.numel() == 0:
         return o, lse.fill_(float("-inf"))
-    sizes = block_sizes(group, head_dim, rows)
-    block_n = max(16, triton.next_power_of_2(select_block_size))
-    row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, k.shape[1])
-    index = block_index(indices, row_seq, cu_k, select_block_size, k.shape[1], sizes.block_t)
+    group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
+        q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens,
+        workspace_bytes)
+    piece_entries = sizes.block_t * max(1, piece_tiles)
+    work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
-    num_groups, num_tiles = index.group_end.shape[1], index.tile_group.shape[1]
-    o_part = torch.empty((bh, num_entries, group, head_dim), dtype=q.dtype, device=q.device)
-    lse_part = torch.full((bh, num_entries, group), float("-inf"), dtype=torch.float32,
-                          device=q.device)
-    _selected_partials[(num_tiles, bh)](
-        q, k, v, o_part, lse_part, index.selection, index.order, index.group_end,
-        index.tile_group, index.tile_first, row_seq, cu_q, cu_k,
-        q.stride(0), q.stride(1), q.stride(2),
-        k.stride(0), k.stride(1), k.stride(2),
-        index.selection.stride(0), index.selection.stride(1), index.selection.stride(2),
-        num_kv_heads, num_entries, num_groups, num_tiles, n, select_block_size,
-        scale * LOG2E,
-        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
-        BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-        **dot_modes(q.dtype),
-        num_warps=num_warps, num_stages=1,
-    )
+    num_keys, num_work = index.group_end.shape[1], work.group.shape[1]
+    chunk_tokens = index.chunk_tokens
+    part_entries = min(chunk_tokens, num_queries) * n
+    o_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
+    lse_part = torch.empty((bh, part_entries, group), dtype=torch.float32, device=q.device)
     merge_t = 32
-    _merge_partials[(triton.cdiv(num_queries, merge_t), bh, group)](
-        o, lse, o_part, lse_part,
-        o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
-        num_queries, num_kv_heads, num_entries, n,
-        G=group, HEAD_DIM=head_dim, BLOCK_T=merge_t, BLOCK_D=sizes.block_d, num_warps=4,
-    )
+    sel = index.selection
+    for chunk in range(index.num_chunks):
+        token_base = chunk * chunk_tokens
+        token_stop = min(num_queries, token_base + chunk_tokens)
+        lse_part.fill_(float("-inf"))             # slots the forward does not use stay -inf
+        _selected_partials[(work.per_chunk, bh)](
+            q, k, v, o_part, lse_part, sel, index.order, index.group_end, work.group, work.first,
+            work.chunk_start, row_seq, cu_q, cu_k,
+            q.stride(0), q.stride(1), q.stride(2),
+            k.stride(0), k.stride(1), k.stride(2),
+            sel.stride(0), sel.stride(1), sel.stride(2),
+            num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
+            token_base * n, part_entries, n, select_block_size, piece_entries, scale * LOG2E,
+            G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+            BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+            **dot_modes(q.dtype),
+            num_warps=num_warps, num_stages=num_stages,
+        )
+        _merge_partials[(triton.cdiv(token_stop - token_base, merge_t), bh, group)](
+            o, lse, o_part, lse_part,
+            o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
+            token_base, token_stop, num_kv_heads, part_entries, n,
+            G=group, HEAD_DIM=head_dim, BLOCK_T=merge_t, BLOCK_D=sizes.block_d,
+            NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
+        )
     return o, lse
 
 
 @triton.jit
 def _selected_bwd_chunks(
     Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
-    SELECTION, ORDER, GROUP_END, CHUNK_GROUP, CHUNK_FIRST, ROW_SEQ, CU_Q, CU_K,
+    SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
     stride_lb, stride_lt,
     stride_sb, stride_st, stride_sh,
-    num_kv_heads, num_entries, num_groups, num_chunks, num_selected, select_block_size,
-    chunk_entries, scale, scale_log2,
+    num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
+    per_chunk, num_selected, select_block_size, piece_entries, scale, scale_log2,
     G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
 ):
-    """Grid (C, B * Hkv). Q, DO [B, Tq, Hq, D]; LSE, DELTA [B, Tq, Hq] float32 (LSE natural
-    log, of the whole selected branch); DQ_PART [BH, E, G, D] (q dtype); DK_PART, DV_PART
-    [BH, C, BLOCK_N, D] float32."""
+    """Grid (per_chunk, B * Hkv), one launch per token chunk. Q, DO [B, Tq, Hq, D]; LSE,
+    DELTA [B, Tq, Hq] float32 (LSE natural log, of the whole selected branch); DQ_PART
+    [BH, C * n, G, D] (q dtype, entry e at e - entry_base); DK_PART, DV_PART
+    [BH, per_chunk, BLOCK_N, D] float32 (the chunk's pieces in order)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
-    chunk = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
-    group = tl.load(CHUNK_GROUP + bh * num_chunks + chunk)
-    if group < num_groups:
-        first = tl.load(CHUNK_FIRST + bh * num_chunks + chunk)
-        end = tl.minimum(tl.load(GROUP_END + bh * num_groups + group), first + chunk_entries)
-        block, q_start, q_len, k_start, k_len = _group_of_tile(
+    piece, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk,
+                                       num_chunks, num_work, num_keys, piece_entries)
+    if active:
+        block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
             num_selected, stride_sb, stride_st, stride_sh)
+        k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
+                                        select_block_size, stride_kb, stride_kt, stride_kh,
+                                        HEAD_DIM, BLOCK_N, BLOCK_D)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
-        c = tl.arange(0, BLOCK_N)
-        rel = block.to(tl.int64) * select_block_size + c        # key position in the sequence
-        key_ok = (c < select_block_size) & (rel < k_len)
-        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
-        k = tl.load(K + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
-        v = tl.load(V + kv_offsets, mask=key_ok[:, None] & d_ok[None, :], other=0.0)
-
         dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         for start in range(first, end, BLOCK_T):
@@ -328,43 +444,48 @@ def _selected_bwd_chunks(
             dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
             dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
             dq = dot(ds.to(k.dtype), k, UPCAST, IEEE) * scale
-            part = (bh * num_entries + entry) * G + member
+            part = (bh * part_entries + entry - entry_base) * G + member
             tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
                      dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
 
-        chunk_offsets = ((bh * num_chunks + chunk) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
-        chunk_mask = (c < select_block_size)[:, None] & d_ok[None, :]
-        tl.store(DK_PART + chunk_offsets, dk * scale, mask=chunk_mask)
-        tl.store(DV_PART + chunk_offsets, dv, mask=chunk_mask)
+        c = tl.arange(0, BLOCK_N)
+        piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
+        piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
+        tl.store(DK_PART + piece_offsets, dk * scale, mask=piece_mask)
+        tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
 
 
 @triton.jit
 def _selected_bwd_dq(
     DQ, DQ_PART, SELECTION,
     stride_qb, stride_qt, stride_qh, stride_sb, stride_st, stride_sh,
-    num_queries, num_kv_heads, num_entries, num_selected,
+    token_base, token_stop, num_kv_heads, part_entries, num_selected,
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
+    UNROLL: tl.constexpr,
 ):
-    """Grid (cdiv(Tq, BLOCK_T), B * Hkv, G): dQ = sum of the slot partials, in slot order,
-    over the slots the forward used (a valid block, not a repeat of the slot before it)."""
+    """Grid (cdiv(chunk tokens, BLOCK_T), B * Hkv, G), one launch per token chunk: dQ = sum of
+    the used slots' partials, in slot order (unused slots' rows hold stale data: tl.where
+    keeps them out)."""
     bh = tl.program_id(1).to(tl.int64)
     member = tl.program_id(2)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
-    token = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
-    t_ok = token < num_queries
+    local = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
+    token = token_base + local
+    t_ok = token < token_stop
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
-    sel_ptrs = SELECTION + batch * stride_sb + token * stride_st + kv_head * stride_sh
-    part0 = (bh * num_entries + token * num_selected) * G + member
-    previous = tl.full([BLOCK_T], -1, tl.int32)
+    part0 = (bh * part_entries + local * num_selected) * G + member
     acc = tl.zeros([BLOCK_T, BLOCK_D], tl.float32)
-    for s in range(num_selected):
-        block = tl.load(sel_ptrs + s, mask=t_ok, other=-1)
-        used = (block >= 0) & (block != previous)
-        acc += tl.load(DQ_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
-                       mask=used[:, None] & d_ok[None, :], other=0.0).to(tl.float32)
-        previous = block
+    for s0 in range(0, num_selected, UNROLL):
+        for u in tl.static_range(UNROLL):
+            s = s0 + u
+            used = _used_slots(SELECTION, batch, token, kv_head, t_ok, s, num_selected,
+                               stride_sb, stride_st, stride_sh)
+            dq_s = tl.load(DQ_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
+                           mask=(t_ok & (local * 0 + s < num_selected))[:, None] & d_ok[None, :],
+                           other=0.0)
+            acc += tl.where(used[:, None], dq_s.to(tl.float32), 0.0)
     head = kv_head * G + member
     tl.store(DQ + batch * stride_qb + token[:, None] * stride_qt + head * stride_qh + d[None, :],
              acc.to(DQ.dtype.element_ty), mask=t_ok[:, None] & d_ok[None, :])
@@ -372,13 +493,16 @@ def _selected_bwd_dq(
 
 @triton.jit
 def _selected_bwd_dkdv(
-    DK, DV, DK_PART, DV_PART, CHUNK_END, GROUP_SEQ, GROUP_BLOCK, CU_K,
+    DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, PIECE_END, CHUNK_START, GROUP_SEQ, GROUP_BLOCK, CU_K,
     stride_kb, stride_kt, stride_kh,
-    num_kv_heads, num_groups, num_chunks, num_seqs, select_block_size,
+    num_kv_heads, num_groups, num_chunks, chunk, per_chunk, num_seqs, select_block_size,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    FIRST: tl.constexpr, LAST: tl.constexpr,
 ):
-    """Grid (NG, B * Hkv): the keys of group g (block GROUP_BLOCK[g] of sequence
-    GROUP_SEQ[g]) get the sum of the group's chunk partials, chunks CHUNK_END[g-1]..[g]."""
+    """Grid (NG, B * Hkv), one launch per token chunk: the keys of group g (block
+    GROUP_BLOCK[g] of sequence GROUP_SEQ[g]) get the sum of the chunk's pieces of the group,
+    added to the earlier chunks' float32 sums DK_SUM, DV_SUM (laid out like DK: [B, Tk, Hkv,
+    D]) unless FIRST; the LAST chunk writes DK and DV, the others the sums."""
     g = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
     seq = tl.load(GROUP_SEQ + g)
@@ -392,84 +516,108 @@ def _selected_bwd_dkdv(
         key_ok = (c < select_block_size) & (rel < k_len)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
-        chunk_lo = tl.load(CHUNK_END + bh * num_groups + g - 1, mask=g > 0, other=0)
-        chunk_hi = tl.load(CHUNK_END + bh * num_groups + g)
-        dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
-        dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
-        for chunk in range(chunk_lo, chunk_hi):
-            offsets = ((bh * num_chunks + chunk) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
-            mask = key_ok[:, None] & d_ok[None, :]
+        key = chunk * num_groups + g
+        chunk_start = tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk)
+        piece_lo = tl.load(PIECE_END + bh * num_chunks * num_groups + key - 1, mask=key > 0, other=0)
+        piece_hi = tl.load(PIECE_END + bh * num_chunks * num_groups + key)
+        mask = key_ok[:, None] & d_ok[None, :]
+        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+        if FIRST:
+            dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+            dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        else:
+            dk = tl.load(DK_SUM + kv_offsets, mask=mask, other=0.0)
+            dv = tl.load(DV_SUM + kv_offsets, mask=mask, other=0.0)
+        for piece in range(piece_lo - chunk_start, piece_hi - chunk_start):
+            offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
             dk += tl.load(DK_PART + offsets, mask=mask, other=0.0)
             dv += tl.load(DV_PART + offsets, mask=mask, other=0.0)
-        kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
-        tl.store(DK + kv_offsets, dk.to(DK.dtype.element_ty), mask=key_ok[:, None] & d_ok[None, :])
-        tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=key_ok[:, None] & d_ok[None, :])
+        if LAST:
+            tl.store(DK + kv_offsets, dk.to(DK.dtype.element_ty), mask=mask)
+            tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=mask)
+        else:
+            tl.store(DK_SUM + kv_offsets, dk, mask=mask)
+            tl.store(DV_SUM + kv_offsets, dv, mask=mask)
 
 
 def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                                 select_block_size: int, scale: float, rows: int = 0,
-                                num_warps: int = 0, chunk_entries: int = 1024):
+                                num_warps: int = 0, chunk_entries: int = 1024,
+                                chunk_tokens: int = 0, workspace_bytes: int = 0):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
-    multiple of the tile's tokens) bounds the (token, slot) entries one program walks.
+    multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
+    `chunk_tokens` / `workspace_bytes` as in the forward.
 
-    Workspace: dQ partials Tq * n * Hq * D in q's dtype; dK/dV chunk partials
-    2 * B * Hkv * (cdiv(Tq * n, chunk_entries) + NG) * l' * D float32.
+    Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
+    2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
+    float32 dK/dV sums (2 * B * Tk * Hkv * D).
     """
     batch, num_queries, num_heads, head_dim = q.shape
     seqlen_k, num_kv_heads, n = k.shape[1], k.shape[2], indices.shape[3]
-    group = num_heads // num_kv_heads
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     if dq.numel() == 0 or dk.numel() == 0:
         return dq.zero_(), dk.zero_(), dv.zero_()
     # Rows per tile: 64 with 4 warps, or 32 with 8 warps past D = 128 (q, dO, K, V tiles and
     # two float32 accumulators must fit the SM). H100 sweep: benchmarks/results/.../tuning/.
-    sizes = block_sizes(group, head_dim, rows or (64 if head_dim <= 128 else 32))
+    group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
+        q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
+        rows or (64 if head_dim <= 128 else 32), chunk_tokens, workspace_bytes)
     num_warps = num_warps or (4 if head_dim <= 128 else 8)
-    block_n = max(16, triton.next_power_of_2(select_block_size))
-    chunk_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
+    piece_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
     delta = row_dot(do, o)
-    row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
-    index = block_index(indices, row_seq, cu_k, select_block_size, seqlen_k, sizes.block_t)
+    work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
-    num_groups = index.group_end.shape[1]
-    chunk_group, chunk_first, chunk_end = work_tiles(index.group_end, chunk_entries, num_entries)
-    num_chunks = chunk_group.shape[1]
+    num_keys, num_work = index.group_end.shape[1], work.group.shape[1]
+    num_groups = num_keys // index.num_chunks
+    chunk_tokens = index.chunk_tokens
+    part_entries = min(chunk_tokens, num_queries) * n
 
-    dq_part = torch.empty((bh, num_entries, group, head_dim), dtype=q.dtype, device=q.device)
-    dk_part = torch.empty((bh, num_chunks, block_n, head_dim), dtype=torch.float32, device=q.device)
+    dq_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
+    dk_part = torch.empty((bh, work.per_chunk, block_n, head_dim), dtype=torch.float32, device=q.device)
     dv_part = torch.empty_like(dk_part)
-    _selected_bwd_chunks[(num_chunks, bh)](
-        q, k, v, do, lse, delta, dq_part, dk_part, dv_part,
-        index.selection, index.order, index.group_end, chunk_group, chunk_first,
-        row_seq, cu_q, cu_k,
-        q.stride(0), q.stride(1), q.stride(2),
-        k.stride(0), k.stride(1), k.stride(2),
-        lse.stride(0), lse.stride(1),
-        index.selection.stride(0), index.selection.stride(1), index.selection.stride(2),
-        num_kv_heads, num_entries, num_groups, num_chunks, n, select_block_size,
-        chunk_entries, scale, scale * LOG2E,
-        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
-        BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-        **dot_modes(q.dtype), num_warps=num_warps, num_stages=1,
-    )
-    reduce_t = 32
-    _selected_bwd_dq[(triton.cdiv(num_queries, reduce_t), bh, group)](
-        dq, dq_part, index.selection,
-        dq.stride(0), dq.stride(1), dq.stride(2),
-        index.selection.stride(0), index.selection.stride(1), index.selection.stride(2),
-        num_queries, num_kv_heads, num_entries, n,
-        G=group, HEAD_DIM=head_dim, BLOCK_T=reduce_t, BLOCK_D=sizes.block_d, num_warps=4,
-    )
+    several = index.num_chunks > 1
+    dk_sum = torch.empty(k.shape, dtype=torch.float32, device=q.device) if several else dk_part
+    dv_sum = torch.empty(k.shape, dtype=torch.float32, device=q.device) if several else dv_part
     seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
     groups = torch.arange(num_groups, device=q.device)
     group_seq = torch.searchsorted(torch.cumsum(seq_blocks, 0), groups, right=True)
     num_seqs = seq_blocks.shape[0]
     group_block = groups - seq_base[group_seq.clamp(max=num_seqs - 1)]
-    _selected_bwd_dkdv[(num_groups, bh)](
-        dk, dv, dk_part, dv_part, chunk_end, group_seq.to(torch.int32), group_block.to(torch.int32),
-        cu_k, k.stride(0), k.stride(1), k.stride(2),
-        num_kv_heads, num_groups, num_chunks, num_seqs, select_block_size,
-        HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_D=sizes.block_d, num_warps=4,
-    )
+    group_seq, group_block = group_seq.to(torch.int32), group_block.to(torch.int32)
+    sel = index.selection
+    reduce_t = 32
+    for chunk in range(index.num_chunks):
+        token_base = chunk * chunk_tokens
+        token_stop = min(num_queries, token_base + chunk_tokens)
+        _selected_bwd_chunks[(work.per_chunk, bh)](
+            q, k, v, do, lse, delta, dq_part, dk_part, dv_part,
+            sel, index.order, index.group_end, work.group, work.first, work.chunk_start,
+            row_seq, cu_q, cu_k,
+            q.stride(0), q.stride(1), q.stride(2),
+            k.stride(0), k.stride(1), k.stride(2),
+            lse.stride(0), lse.stride(1),
+            sel.stride(0), sel.stride(1), sel.stride(2),
+            num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
+            token_base * n, part_entries, work.per_chunk, n, select_block_size, piece_entries,
+            scale, scale * LOG2E,
+            G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+            BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+            **dot_modes(q.dtype), num_warps=num_warps, num_stages=1,
+        )
+        _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_t), bh, group)](
+            dq, dq_part, sel,
+            dq.stride(0), dq.stride(1), dq.stride(2), sel.stride(0), sel.stride(1), sel.stride(2),
+            token_base, token_stop, num_kv_heads, part_entries, n,
+            G=group, HEAD_DIM=head_dim, BLOCK_T=reduce_t, BLOCK_D=sizes.block_d,
+            UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
+        )
+        _selected_bwd_dkdv[(num_groups, bh)](
+            dk, dv, dk_sum, dv_sum, dk_part, dv_part, work.piece_end, work.chunk_start,
+            group_seq, group_block, cu_k, k.stride(0), k.stride(1), k.stride(2),
+            num_kv_heads, num_groups, index.num_chunks, chunk, work.per_chunk, num_seqs,
+            select_block_size,
+            HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+            FIRST=chunk == 0, LAST=chunk == index.num_chunks - 1, num_warps=4,
+        )
     return dq, dk, dv
