@@ -19,12 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
 import triton.testing
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import fsa_ops  # noqa: E402
+import fsa_ops  # noqa: E402,F401
+from benchmarks.sweep_select_blocks import select_blocks_call  # noqa: E402
 
 SOURCE = (ROOT / "fsa_ops/kernels/select_blocks.py").read_text()
 ROUNDS = SOURCE[SOURCE.index("            rounds = tl.max("):SOURCE.index("    chosen = tl.where(")]
@@ -62,15 +62,11 @@ def main():
     parser.add_argument("--groups", type=int, nargs="+", default=[4, 16])
     parser.add_argument("--variants", nargs="+", default=list(EDITS))
     args = parser.parse_args()
-    t, hkv, d = args.seqlen, 4, 128
-    tc = fsa_ops.reference.num_compressed_keys(t, 32, 16)
+    t = args.seqlen
     with tempfile.TemporaryDirectory() as tmp:
         kernels = {name: variant(name, tmp) for name in args.variants}
         for g in args.groups:
-            q = torch.randn(1, t, hkv * g, d, device="cuda", dtype=torch.bfloat16)
-            kc = torch.randn(1, tc, hkv, d, device="cuda", dtype=torch.bfloat16)
-            _, lse = torch.ops.fsa.compressed_attention(q, kc, kc, None, None, t, 32, 16, d ** -0.5)
-            call = (q, kc, lse, None, None, t, 32, 16, 64, 16, 1, 2, d ** -0.5)
+            call = select_blocks_call(t, g)
             base = None
             for name, fn in kernels.items():
                 try:

@@ -21,18 +21,24 @@ from fsa_ops.kernels.select_blocks import select_blocks_forward  # noqa: E402
 VARIANTS = [(64, 4, 2), (64, 4, 1), (64, 8, 2), (128, 4, 2), (128, 8, 1)]
 
 
+def select_blocks_call(seqlen: int, group: int, kv_heads: int = 4, head_dim: int = 128):
+    """Fresh random arguments of select_blocks_forward (SPEC §2 defaults, lse from the
+    compressed branch): (q, k_cmp, lse, None, None, T, l, d, l', n, init, local, scale)."""
+    tc = fsa_ops.reference.num_compressed_keys(seqlen, 32, 16)
+    q = torch.randn(1, seqlen, kv_heads * group, head_dim, device="cuda", dtype=torch.bfloat16)
+    kc = torch.randn(1, tc, kv_heads, head_dim, device="cuda", dtype=torch.bfloat16)
+    scale = head_dim ** -0.5
+    _, lse = torch.ops.fsa.compressed_attention(q, kc, kc, None, None, seqlen, 32, 16, scale)
+    return (q, kc, lse, None, None, seqlen, 32, 16, 64, 16, 1, 2, scale)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seqlen", type=int, default=65536)
     parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
     args = parser.parse_args()
-    t, hkv, d = args.seqlen, 4, 128
-    tc = fsa_ops.reference.num_compressed_keys(t, 32, 16)
     for g in args.groups:
-        q = torch.randn(1, t, hkv * g, d, device="cuda", dtype=torch.bfloat16)
-        kc = torch.randn(1, tc, hkv, d, device="cuda", dtype=torch.bfloat16)
-        _, lse = torch.ops.fsa.compressed_attention(q, kc, kc, None, None, t, 32, 16, d ** -0.5)
-        call = (q, kc, lse, None, None, t, 32, 16, 64, 16, 1, 2, d ** -0.5)
+        call = select_blocks_call(args.seqlen, g)
         base = None
         for keys, warps, stages in VARIANTS:
             def fn():
