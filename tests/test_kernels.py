@@ -286,3 +286,22 @@ def test_backward_is_bitwise_deterministic(packed):
             again = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
             for a, b in zip(first, again):
                 assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("seqlen,heads,head_dim,dtype", [
+    (65536, 4, 128, torch.bfloat16), (65536, 16, 128, torch.bfloat16),
+    (65536, 64, 128, torch.bfloat16), (100_000, 64, 128, torch.bfloat16),
+    (1000, 2, 16, torch.float32), (1, 1, 16, torch.float16)])
+def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
+    """The selected branch's default token chunks: at most MAX_CHUNKS of them, each holding
+    at least MIN_WORKSPACE_BYTES of partials unless one chunk holds the whole call; an
+    explicit workspace is respected (down to 64 tokens)."""
+    from fsa_ops.kernels import selected_attention as S
+    q = torch.empty(1, seqlen, heads, head_dim, dtype=dtype, device="meta")
+    per_token = S.partial_bytes(q, 16)
+    tokens = S.chunk_tokens_for(q, 16)
+    assert 1 <= tokens <= seqlen and (tokens == seqlen or tokens % 64 == 0)
+    assert -(-seqlen // tokens) <= S.MAX_CHUNKS
+    assert tokens == seqlen or tokens * per_token >= S.MIN_WORKSPACE_BYTES - 64 * per_token
+    small = S.chunk_tokens_for(q, 16, workspace_bytes=256 << 20)
+    assert small == seqlen or small == max(64, (256 << 20) // per_token // 64 * 64)

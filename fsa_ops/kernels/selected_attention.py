@@ -77,13 +77,14 @@ def partial_bytes(q: torch.Tensor, num_selected: int) -> int:
 
 
 def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
-    """Tokens per chunk: as many as `workspace_bytes` of partials hold (by default the larger of
-    MIN_WORKSPACE_BYTES and 1 / MAX_CHUNKS of all partials), a multiple of 64, at least 64."""
-    per_token = partial_bytes(q, num_selected)
-    workspace_bytes = workspace_bytes or max(MIN_WORKSPACE_BYTES,
-                                             triton.cdiv(q.shape[1] * per_token, MAX_CHUNKS))
-    tokens = workspace_bytes // per_token // 64 * 64
-    return min(max(1, q.shape[1]), max(64, tokens))
+    """Tokens per chunk, a multiple of 64 (at least 64, at most Tq): as many as
+    `workspace_bytes` of partials hold; by default at least what MIN_WORKSPACE_BYTES holds
+    and enough for at most MAX_CHUNKS chunks."""
+    num_queries, per_token = q.shape[1], partial_bytes(q, num_selected)
+    tokens = (workspace_bytes or MIN_WORKSPACE_BYTES) // per_token // 64 * 64
+    if not workspace_bytes:
+        tokens = max(tokens, triton.cdiv(triton.cdiv(num_queries, MAX_CHUNKS), 64) * 64)
+    return min(max(1, num_queries), max(64, tokens))
 
 
 def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor,
