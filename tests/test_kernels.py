@@ -58,6 +58,12 @@ def problem_inputs(p: Problem, device, edit=None):
     return edit(t, indices) if edit else (t, indices)
 
 
+def three_chunks(q):
+    """Token chunk size that cuts q's rows into (up to) three chunks: the launchers' multi-chunk
+    path at test sizes (every chunk costs a few launches, which the interpreter runs slowly)."""
+    return max(1, -(-q.shape[1] // 3))
+
+
 def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
     """Every forward op with a Triton kernel, on p.dtype tensors; returns {name: (out, ref)}.
     The oracle runs in `oracle_dtype` (float32 for long GPU cases: its own error, ~1e-6, is far
@@ -74,10 +80,11 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
         o_ref, lse_ref = getattr(R, name)(*ref_inputs, *ref_args)
         results[name] = ((o, o_ref), (lse, lse_ref))
         if name == "selected_attention":
-            # Token chunks of 3 rows and two tiles per program: the multi-chunk path that
-            # long sequences take, with partial buffers reused from chunk to chunk.
+            # Three token chunks and two tiles per program: the multi-chunk path that long
+            # sequences take, with partial buffers reused from chunk to chunk.
             poison_allocator(device)
-            o, lse = selected_attention_forward(*inputs, *args, chunk_tokens=3, piece_tiles=2)
+            o, lse = selected_attention_forward(*inputs, *args, piece_tiles=2,
+                                                chunk_tokens=three_chunks(inputs[0]))
             results[name + " (token chunks)"] = ((o, o_ref), (lse, lse_ref))
     # Block selection from the kernel's own compressed lse, judged by its score shortfall
     # under the oracle's scores (near-ties may go either way).
@@ -103,7 +110,7 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
 def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, do_scale=1.0):
     """Every backward op on p.dtype tensors (o and lse from the kernels' own forward, a random
     upstream gradient times do_scale), against the oracle's backward: {name: [(grad, ref), ...]}. The
-    selected backward also runs with one tile per piece and token chunks of 3 rows, so blocks
+    selected backward also runs with one tile per piece and in three token chunks, so blocks
     picked by several tiles take the piece-reduction path and dK/dV sum over token chunks
     even at small T, and the compressed backward with its dK/dV
     query range split in three (float32 partials), which long sequences use."""
@@ -128,7 +135,7 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
         if name == "selected_attention":
             poison_allocator(device)
             chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1,
-                                                  chunk_tokens=3)
+                                                  chunk_tokens=three_chunks(inputs[0]))
             results[name + " (piece per tile, token chunks)"] = list(zip(chunked, refs))
         if name == "compressed_attention" and p.dtype != torch.float64:
             poison_allocator(device)
