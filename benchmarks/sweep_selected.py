@@ -71,7 +71,7 @@ def main():
             fn = lambda: run(knobs)  # noqa: E731
             try:
                 out = fn()
-                base = base or out
+                base = out if base is None else base
                 err = max(rel_error(a, b) for a, b in zip(out, base))
                 del out
                 torch.cuda.synchronize()

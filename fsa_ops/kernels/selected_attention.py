@@ -154,8 +154,9 @@ def work_list(index: BlockIndex, size: int) -> WorkList:
 def _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk, num_chunks, num_work,
            num_keys, piece_entries):
     """The piece this program owns in token chunk `chunk`, for grids (per_chunk, B * Hkv):
-    (piece, its group, first and end positions in `order`, active). Inactive programs (past
-    the chunk's last piece) get piece = group = 0."""
+    (its index among the chunk's pieces, its first and end positions in `order`, active).
+    Inactive programs (past the chunk's last piece) read piece 0's entries and must not use
+    them."""
     start = tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk)
     piece = start + tl.program_id(0)
     active = piece < tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk + 1)
@@ -577,6 +578,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     dq_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
     dk_part = torch.empty((bh, work.per_chunk, block_n, head_dim), dtype=torch.float32, device=q.device)
     dv_part = torch.empty_like(dk_part)
+    # float32 dK/dV sums across chunks; one chunk is FIRST and LAST and never touches them.
     several = index.num_chunks > 1
     dk_sum = torch.empty(k.shape, dtype=torch.float32, device=q.device) if several else dk_part
     dv_sum = torch.empty(k.shape, dtype=torch.float32, device=q.device) if several else dv_part
