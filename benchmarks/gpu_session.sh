@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One lease's worth of GPU work, logs under $OUT:
-#   bash benchmarks/gpu_session.sh kernels   # Triton kernel suite, new parts first (ci profile)
+#   bash benchmarks/gpu_session.sh kernels   # Triton kernel suite in four processes (ci profile)
 #   bash benchmarks/gpu_session.sh tests     # every triton/cuda test (dev profile) + main job
 #   bash benchmarks/gpu_session.sh bench     # main job + benchmarks/run.py --preset quick
 #   bash benchmarks/gpu_session.sh all       # the whole test suite too
@@ -14,6 +14,8 @@
 #   bash benchmarks/gpu_session.sh profile   # per-kernel time of one NSA layer step at 64K
 #   bash benchmarks/gpu_session.sh sweep     # selected fwd/bwd sweeps + select_blocks ablation,
 #                                            # one timing process, nothing beside it
+#   bash benchmarks/gpu_session.sh explore   # selected fwd / fwd+bwd and layer kernel profiles, then the
+#                                            # selected and select_blocks sweeps, one process at a time
 #   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
 #                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
@@ -37,15 +39,15 @@ if [ "$what" = kernels ]; then
   # four pytest processes share the Triton cache and the 16 cores; the main job runs alongside.
   i=0
   for sel in "test_backward_kernels_match_oracle" \
-             "test_backward_kernels_long_sequences or packed_long or deterministic or registered" \
-             "test_forward_kernels_match_oracle" "test_forward_kernels_long_sequences"; do
+             "test_backward_kernels_long_sequences or packed_long or deterministic or registered or block_index" \
+             "test_forward_kernels_match_oracle or select_blocks_geometries" "test_forward_kernels_long_sequences"; do
     i=$((i + 1))
     HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
       -k "$sel" > "$OUT/pytest_kernels_$i.log" 2>&1 &
   done
-  timeout "$budget" python3 -m fsa_ops > "$OUT/main_job.log" 2>&1 &
+  # (the main job, ~45 GB, runs in `bench`: beside four suites it ran the GPU out of memory)
   wait
-  tail -n 4 "$OUT"/pytest_kernels_*.log "$OUT/main_job.log"
+  tail -n 4 "$OUT"/pytest_kernels_*.log
   grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
 fi
 if [ "$what" = tune ]; then
@@ -67,6 +69,15 @@ if [ "$what" = sweep ]; then
   timeout 150 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1
   timeout 100 python3 benchmarks/ablate_select_blocks.py > "$OUT/ablate_select_blocks.log" 2>&1
   cat "$OUT"/sweep_selected.log "$OUT"/sweep_selected_backward.log "$OUT"/ablate_select_blocks.log
+fi
+if [ "$what" = explore ]; then
+  timeout 60 python3 benchmarks/profile_layer.py --op selected_fwd --out "$OUT" > "$OUT/profile_selected_fwd.log" 2>&1
+  timeout 70 python3 benchmarks/profile_layer.py --op selected --out "$OUT" > "$OUT/profile_selected.log" 2>&1
+  timeout 90 python3 benchmarks/profile_layer.py --out "$OUT" > "$OUT/profile_layer.log" 2>&1
+  timeout 150 python3 benchmarks/sweep_selected.py > "$OUT/sweep_selected.log" 2>&1
+  timeout 150 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1
+  timeout 100 python3 benchmarks/sweep_select_blocks.py > "$OUT/sweep_select_blocks.log" 2>&1
+  cat "$OUT"/profile_selected_fwd.log "$OUT"/profile_selected.log "$OUT"/profile_layer.log "$OUT"/sweep_*.log
 fi
 if [ "$what" = profile ]; then
   timeout "$budget" python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" 2>&1 | tail -60

@@ -2,6 +2,10 @@
 backward (SPEC §6 workload, bf16, Hkv=4, D=128), from torch.profiler, summed per kernel name.
 
     python benchmarks/profile_layer.py [--seqlen 65536] [--groups 1 4 16] [--out DIR]
+        [--op layer|selected|selected_fwd]
+
+`--op selected` profiles selected_attention forward + backward alone on a random valid
+selection (the benchmark's), `selected_fwd` its forward alone.
 
 Prints, per G, one table: kernel, calls per step, ms per step, share of the step. Inputs are
 fresh random tensors; the selection is the one select_blocks makes from them.
@@ -18,7 +22,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402
-from benchmarks.run import WINDOW, Bench, branch_inputs  # noqa: E402
+from benchmarks.run import (BLOCK, KV_HEADS, NUM_SELECTED, WINDOW, Bench,  # noqa: E402
+                            branch_inputs, random_selection)
+
+
+def selected_step(seqlen: int, group: int, backward: bool):
+    """A closure running selected_attention forward (and backward) once on fresh random inputs."""
+    bench = Bench(torch.device("cuda"), torch.bfloat16)
+    q, k, v, _, _ = branch_inputs(bench, seqlen, group, requires_grad=backward)
+    indices = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, "cuda")
+    grad = torch.randn_like(q)
+
+    def step():
+        out, _ = torch.ops.fsa.selected_attention(q, k, v, indices, None, None, BLOCK,
+                                                  q.shape[-1] ** -0.5, False)
+        if backward:
+            torch.autograd.grad(out, (q, k, v), grad)
+    return step
 
 
 def layer_step(seqlen: int, group: int):
@@ -58,14 +78,18 @@ def main():
     parser.add_argument("--seqlen", type=int, default=65536)
     parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--op", choices=["layer", "selected", "selected_fwd"], default="layer")
     args = parser.parse_args()
     lines = [f"# python benchmarks/profile_layer.py --seqlen {args.seqlen} --groups "
-             f"{' '.join(map(str, args.groups))}  ({torch.cuda.get_device_name()}, torch "
+             f"{' '.join(map(str, args.groups))} --op {args.op}  ({torch.cuda.get_device_name()}, torch "
              f"{torch.__version__})"]
     for group in args.groups:
-        kernels = profile(layer_step(args.seqlen, group))
+        step = (layer_step(args.seqlen, group) if args.op == "layer" else
+                selected_step(args.seqlen, group, backward=args.op == "selected"))
+        kernels = profile(step)
         total = sum(ms for _, ms in kernels.values())
-        table = [f"\n## T={args.seqlen} G={group}: {total:.2f} ms of kernels per fwd+bwd step"]
+        step_name = "forward" if args.op == "selected_fwd" else "fwd+bwd step"
+        table = [f"\n## T={args.seqlen} G={group}: {total:.2f} ms of kernels per {step_name}"]
         for name, (calls, ms) in sorted(kernels.items(), key=lambda kv: -kv[1][1]):
             if ms >= 0.01 * total or ms > 0.2:
                 table.append(f"{ms:9.3f} ms {100 * ms / total:5.1f}%  x{calls:<4g} {name[:90]}")
@@ -74,7 +98,7 @@ def main():
         torch.cuda.empty_cache()
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / f"profile_layer_{args.seqlen}.txt").write_text("\n".join(lines) + "\n")
+        (args.out / f"profile_{args.op}_{args.seqlen}.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Tuning sweep of the fused select_blocks kernel (bf16, Hkv=4, D=128, defaults of SPEC §2):
-keys per chunk, warps and pipeline stages.
+keys per chunk, warps, pipeline stages and the register cap.
 
     python benchmarks/sweep_select_blocks.py [--seqlen 65536] [--groups 1 4 16]
 
@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402
 from fsa_ops.kernels.select_blocks import select_blocks_forward  # noqa: E402
 
-VARIANTS = [(64, 4, 2), (64, 4, 1), (64, 8, 2), (128, 4, 2), (128, 8, 1)]
+# (keys per chunk, warps, stages, register cap per thread: None = the default, 0 = none)
+VARIANTS = [(64, 4, 2, None), (64, 4, 2, 0), (64, 4, 2, 168), (64, 8, 2, 128), (128, 4, 2, None)]
 
 
 def select_blocks_call(seqlen: int, group: int, kv_heads: int = 4, head_dim: int = 128):
@@ -40,20 +41,21 @@ def main():
     for g in args.groups:
         call = select_blocks_call(args.seqlen, g)
         base = None
-        for keys, warps, stages in VARIANTS:
+        for keys, warps, stages, registers in VARIANTS:
             def fn():
                 return select_blocks_forward(*call, keys_per_chunk=keys, num_warps=warps,
-                                             num_stages=stages)
+                                             num_stages=stages, max_registers=registers)
             try:
                 out = fn()
                 ms = triton.testing.do_bench(fn, warmup=10, rep=60, return_mode="median")
             except Exception as error:                   # out of shared memory or registers
-                print(f"G={g:<3} keys={keys} warps={warps} stages={stages}: {type(error).__name__}",
-                      flush=True)
+                print(f"G={g:<3} keys={keys} warps={warps} stages={stages} maxnreg={registers}: "
+                      f"{type(error).__name__}", flush=True)
                 continue
             base = out if base is None else base
             differ = (out != base).any(-1).float().mean().item()
-            print(f"G={g:<3} keys={keys:<4} warps={warps} stages={stages}  {ms:8.3f} ms"
+            print(f"G={g:<3} keys={keys:<4} warps={warps} stages={stages} maxnreg={str(registers):<4}"
+                  f"  {ms:8.3f} ms"
                   f"  rows differing from the first variant: {differ:.1e}", flush=True)
 
 

@@ -26,18 +26,15 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 # Launcher keyword arguments; {} = the defaults.
 FORWARD = [
     {},
+    dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
+    dict(max_registers=128),          # 4
     dict(workspace_bytes=ONE_CHUNK),
-    dict(workspace_bytes=128 * MIB),
-    dict(piece_tiles=4),
-    dict(piece_tiles=16),
-    dict(rows=128, num_warps=8),
 ]
 BACKWARD = [
     {},
+    dict(num_stages=2),
+    dict(rows=32, num_stages=2),
     dict(workspace_bytes=ONE_CHUNK),
-    dict(workspace_bytes=256 * MIB),
-    dict(chunk_entries=512),
-    dict(chunk_entries=2048),
 ]
 
 

@@ -295,6 +295,79 @@ def test_backward_is_bitwise_deterministic(packed):
                 assert torch.equal(a, b), name
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("packed", [False, True])
+def test_forward_is_bitwise_deterministic(packed):
+    """Same inputs, same outputs, bit for bit: the block index, the partials and their merge
+    have a fixed order."""
+    p = packed_long_problem() if packed else long_problem(8192, 4, torch.bfloat16, seed=12)
+    t = p.tensors(device="cuda")
+    cu_q, cu_k = p.cu_seqlens("cuda")
+    indices = p.random_indices("cuda")
+    for name, call in attention_calls(p, indices, cu_q, cu_k).items():
+        inputs, args = call(t)
+        first = getattr(fsa, name)(*inputs, *args)
+        for _ in range(3):
+            poison_allocator("cuda")
+            again = getattr(fsa, name)(*inputs, *args)
+            for a, b in zip(first, again):
+                assert torch.equal(a, b), name
+
+
+def naive_block_index(indices, row_seq, seq_base, seq_blocks, chunk_tokens, num_keys):
+    """(selection, order, group_end) of block_index, the slow way: per row a Python sort of
+    its entries by (group, entry)."""
+    batch, num_queries, num_kv_heads, n = indices.shape
+    num_groups = num_keys // -(-num_queries // chunk_tokens)
+    limit = seq_blocks[row_seq.long()][None, :, None, None]
+    selection = torch.where((indices >= 0) & (indices < limit), indices, -1).sort(-1).values
+    orders, ends = [], []
+    for b in range(batch):
+        for h in range(num_kv_heads):
+            keyed = []
+            for t in range(num_queries):
+                row = selection[b, t, h].tolist()
+                for s, block in enumerate(row):
+                    if block >= 0 and (s == 0 or row[s - 1] != block):
+                        group = (t // chunk_tokens) * num_groups + int(seq_base[row_seq[t]]) + block
+                        keyed.append((group, t * n + s))
+            keyed.sort()
+            orders.append([e for _, e in keyed])
+            counts = torch.bincount(torch.tensor([k for k, _ in keyed], dtype=torch.long),
+                                    minlength=num_keys)
+            ends.append(torch.cumsum(counts, 0))
+    return selection.to(torch.int32), orders, torch.stack(ends).to(torch.int32)
+
+
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("chunk_tokens", [1000, 64, 23])
+def test_block_index(packed, chunk_tokens):
+    """The selected branch's block index against a Python construction: rows sorted with -1
+    first, repeats and out-of-sequence indices dropped, groups in (chunk, block) order, a
+    group's entries in token order."""
+    from fsa_ops.kernels import selected_attention as S
+    from fsa_ops.kernels.common import sequence_tables
+    gen = torch.Generator().manual_seed(3)
+    num_queries, block, n = 150, 16, 6
+    cu = torch.tensor([0, 37, 101, num_queries], dtype=torch.int32, device=DEVICE) if packed else None
+    batch, heads = (1, 2) if packed else (2, 3)
+    q = torch.empty(batch, num_queries, heads, 16, device=DEVICE)
+    row_seq, _, cu_k = sequence_tables(q, cu, cu, num_queries)
+    indices = torch.randint(-2, num_queries // block + 3, (batch, num_queries, heads, n),
+                            generator=gen, dtype=torch.int32)
+    indices[..., 2] = indices[..., 4]                             # repeats, in any column
+    indices = indices.to(DEVICE)
+    seq_base, seq_blocks = S.sequence_blocks(cu_k, block)
+    index = S.block_index(indices, row_seq, cu_k, block, num_queries, chunk_tokens)
+    num_keys = index.group_end.shape[1]
+    selection, orders, group_end = naive_block_index(
+        indices.cpu(), row_seq.cpu(), seq_base.cpu(), seq_blocks.cpu(), chunk_tokens, num_keys)
+    assert torch.equal(index.selection.cpu(), selection)
+    assert torch.equal(index.group_end.cpu(), group_end)
+    for row, expected in enumerate(orders):
+        assert index.order[row, :len(expected)].cpu().tolist() == expected
+
+
 @pytest.mark.parametrize("seqlen,heads,head_dim,dtype", [
     (65536, 4, 128, torch.bfloat16), (65536, 16, 128, torch.bfloat16),
     (65536, 64, 128, torch.bfloat16), (100_000, 64, 128, torch.bfloat16),

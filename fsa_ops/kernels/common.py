@@ -35,6 +35,13 @@ def dot(a, b, UPCAST: tl.constexpr, IEEE: tl.constexpr):
     return tl.dot(a, b)
 
 
+def register_cap(max_registers: int) -> dict:
+    """Launch options capping registers per thread (0: the compiler's choice). A kernel whose
+    occupancy is bound by registers (ptxas takes up to 255 when nothing caps it) may fit more
+    programs per SM under a cap, at the price of some spills."""
+    return {"maxnreg": max_registers} if max_registers else {}
+
+
 class BlockSizes(NamedTuple):
     group_pow2: int   # GP: query heads of a group stacked into the tile, rounded up to 2^k
     block_t: int      # tokens per tile; BLOCK_T * GP rows of the MMA

@@ -22,11 +22,14 @@ reads that sequence's compressed keys and updates only its tokens.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import triton
 import triton.language as tl
 
-from .common import INTERPRETING, block_sizes, dot, dot_modes, gqa_tile, sequence_tables
+from .common import (INTERPRETING, block_sizes, dot, dot_modes, gqa_tile, register_cap,
+                     sequence_tables)
 
 LOG2E = 1.4426950408889634
 
@@ -143,10 +146,11 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
                           compress_block_size: int, compress_stride: int, select_block_size: int,
                           num_selected_blocks: int, num_init_blocks: int, num_local_blocks: int,
                           scale: float, keys_per_chunk: int = 64, num_warps: int = 4,
-                          num_stages: int = 2):
+                          num_stages: int = 2, max_registers: Optional[int] = None):
     """q [B, Tq, Hq, D], k_cmp [B, rows, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32.
     Batched or packed (cu_seqlens, B = 1, the compressed layout of compressed_attention).
-    `keys_per_chunk` (KEYS, a power of two), `num_warps`, `num_stages`: tuning knobs
+    `keys_per_chunk` (KEYS, a power of two), `num_warps`, `num_stages`, `max_registers`
+    (common.register_cap; None: 128 up to D = 128): tuning knobs
     (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
@@ -156,6 +160,11 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     if out.numel() == 0:
         return out
     sizes = block_sizes(group, head_dim)
+    if max_registers is None:
+        # Uncapped, ptxas takes ~220 registers: 2 programs per SM. Capped at 128 (4 programs,
+        # a few spills), H100 at 64K: G = 1 / 4 / 16 from 2.30 / 8.13 / 22.8 ms to 1.78 /
+        # 7.03 / 16.9 ms (benchmarks/results/NVIDIA_H100_80GB_HBM3/occupancy/).
+        max_registers = 128 if sizes.block_d <= 128 else 0
     units_per_block = select_block_size // compress_stride
     units_per_key = compress_block_size // compress_stride
     keys = max(keys_per_chunk, triton.next_power_of_2(units_per_block + units_per_key - 1))
@@ -175,6 +184,6 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         NP=triton.next_power_of_2(num_selected_blocks), **dot_modes(q.dtype),
         # Weights up to min(U, R) units: exact in bfloat16 up to 256.
         SPLIT_UPCAST=INTERPRETING or min(units_per_block, units_per_key) > 256,
-        num_warps=num_warps, num_stages=num_stages,
+        num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
     )
     return out

@@ -30,14 +30,14 @@ Backward, same order and no atomics (bitwise reproducible), once per token chunk
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 import triton
 import triton.language as tl
 
-from .common import (attention_grads, block_sizes, dot, dot_modes, load_backward_rows, row_dot,
-                     sequence_tables)
+from .common import (attention_grads, block_sizes, dot, dot_modes, load_backward_rows,
+                     register_cap, row_dot, sequence_tables)
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -87,41 +87,79 @@ def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 
     return min(max(1, num_queries), max(64, tokens))
 
 
+@triton.jit
+def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
+                   stride_ib, stride_it, stride_ih,
+                   num_queries, num_kv_heads, num_selected, chunk_tokens, num_groups, num_keys,
+                   NP: tl.constexpr, BLOCK_T: tl.constexpr):
+    """Grid (cdiv(Tq, BLOCK_T), B * Hkv). INDICES [B, Tq, Hkv, n] (any order, repeats, -1) ->
+    SELECTION [B, Tq, Hkv, n] int32 (contiguous), each row sorted with -1 first, and KEYS
+    [B * Hkv, Tq * n] int32: entry t * n + s's group chunk * NG + block, or num_keys when the
+    kernels skip it (-1, outside its sequence, or a repeat of the slot before)."""
+    BIG: tl.constexpr = 2147483647
+    bh = tl.program_id(1).to(tl.int64)
+    batch = bh // num_kv_heads
+    kv_head = bh % num_kv_heads
+    token = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
+    t_ok = token < num_queries
+    col = tl.arange(0, NP)
+    row_ok = t_ok[:, None] & (col < num_selected)[None, :]
+    seq = tl.load(ROW_SEQ + token, mask=t_ok, other=0)
+    raw = tl.load(INDICES + batch * stride_ib + token[:, None] * stride_it + kv_head * stride_ih
+                  + col[None, :], mask=row_ok, other=-1)
+    ok = (raw >= 0) & (raw < tl.load(SEQ_BLOCKS + seq, mask=t_ok, other=0)[:, None])
+    # Padding columns sort last (BIG), so columns < n hold the row's sorted selection.
+    sel = tl.sort(tl.where(col[None, :] < num_selected, tl.where(ok, raw, -1), BIG), 1)
+    # A repeat equals an earlier column of its (sorted) row.
+    same = (sel[:, :, None] == sel[:, None, :]) & (col[None, None, :] < col[None, :, None])
+    keep = (sel >= 0) & (sel != BIG) & (tl.max(same.to(tl.int32), 2) == 0)
+    group = ((token // chunk_tokens) * num_groups
+             + tl.load(SEQ_BASE + seq, mask=t_ok, other=0))[:, None] + sel
+    tl.store(SELECTION + ((batch * num_queries + token[:, None]) * num_kv_heads + kv_head)
+             * num_selected + col[None, :], sel, mask=row_ok)
+    tl.store(KEYS + bh * num_queries * num_selected + token[:, None] * num_selected + col[None, :],
+             tl.where(keep, group, num_keys).to(tl.int32), mask=row_ok)
+
+
 def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor,
                 select_block_size: int, seqlen_k: int, chunk_tokens: int) -> BlockIndex:
     """indices [B, Tq, Hkv, n] (any order, repeats allowed, -1 unused) -> BlockIndex.
 
     Repeated blocks in a row are kept once. An index that is not a block of its row's
     sequence (only possible with check_values=False) counts as -1, so it can neither leave
-    the tensors nor land in another sequence's group.
+    the tensors nor land in another sequence's group. One kernel sorts the rows and keys the
+    entries, one stable sort of the keys orders them (entries of a group in token order, which
+    the backward's dK/dV sums follow), and the group ends are looked up in the sorted keys.
     """
     batch, num_queries, num_kv_heads, n = indices.shape
+    device = indices.device
     seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
-    limit = seq_blocks[row_seq.long()][None, :, None, None]
-    selection = torch.where((indices >= 0) & (indices < limit), indices, -1).sort(-1).values
-    repeat = torch.zeros_like(selection, dtype=torch.bool)
-    repeat[..., 1:] = selection[..., 1:] == selection[..., :-1]
-    keep = (selection >= 0) & ~repeat
-
     num_groups = triton.cdiv(seqlen_k, select_block_size) + cu_k.shape[0] - 1
     num_chunks = triton.cdiv(num_queries, chunk_tokens)
     num_keys = num_chunks * num_groups
-    chunk = torch.arange(num_queries, device=indices.device) // chunk_tokens
-    group = (chunk * num_groups + seq_base[row_seq.long()])[None, :, None, None] + selection
-    key = torch.where(keep, group, num_keys).permute(0, 2, 1, 3).reshape(batch * num_kv_heads, -1)
-    rows, num_entries = key.shape
+    rows, num_entries = batch * num_kv_heads, num_queries * n
+    selection = torch.empty((batch, num_queries, num_kv_heads, n), dtype=torch.int32, device=device)
+    keys = torch.empty((rows, num_entries), dtype=torch.int32, device=device)
+    block_t = 64
+    _index_entries[(triton.cdiv(num_queries, block_t), rows)](
+        indices, row_seq, seq_base.to(torch.int32), seq_blocks.to(torch.int32), selection, keys,
+        indices.stride(0), indices.stride(1), indices.stride(2),
+        num_queries, num_kv_heads, n, chunk_tokens, num_groups, num_keys,
+        NP=triton.next_power_of_2(n), BLOCK_T=block_t, num_warps=4)
     # One flat stable sort for all rows: row r's keys are offset by r * (num_keys + 1).
     span = num_keys + 1
-    key_dtype = torch.int32 if rows * span < 2**31 else torch.int64
-    offset = torch.arange(rows, device=key.device)[:, None]
-    flat = (key + offset * span).to(key_dtype).reshape(-1)
-    order = torch.sort(flat, stable=True).indices.view(rows, num_entries) - offset * num_entries
-
-    counts = torch.zeros(rows, span, dtype=torch.int64, device=indices.device)
-    counts.scatter_add_(1, key.long(), torch.ones_like(key, dtype=torch.int64))
-    group_end = torch.cumsum(counts[:, :num_keys], 1)
-    return BlockIndex(selection.to(torch.int32).contiguous(), order.to(torch.int32).contiguous(),
-                      group_end.to(torch.int32).contiguous(), chunk_tokens, num_chunks)
+    offset = torch.arange(rows, device=device)[:, None]
+    if rows * span < 2**31:
+        offset_keys = (offset * span).to(torch.int32)
+    else:
+        offset_keys, keys = offset * span, keys.long()
+    flat, order = torch.sort((keys + offset_keys).reshape(-1), stable=True)
+    order = (order.view(rows, num_entries) - offset * num_entries).to(torch.int32)
+    # Group k of row r ends after the last sorted key <= r * span + k.
+    bounds = (offset_keys + torch.arange(num_keys, device=device, dtype=offset_keys.dtype)).reshape(-1)
+    group_end = torch.searchsorted(flat, bounds, right=True).view(rows, num_keys) - offset * num_entries
+    return BlockIndex(selection, order, group_end.to(torch.int32).contiguous(), chunk_tokens,
+                      num_chunks)
 
 
 def sequence_blocks(cu_k: torch.Tensor, select_block_size: int):
@@ -345,12 +383,15 @@ def _launch_setup(q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, 
 def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                select_block_size: int, scale: float, rows: int = 64,
                                num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
-                               chunk_tokens: int = 0, workspace_bytes: int = 0):
+                               chunk_tokens: int = 0, workspace_bytes: int = 0,
+                               max_registers: Optional[int] = None):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
     Tuning knobs (benchmarks/sweep_selected.py): `rows` (query rows per tile, G heads x
-    BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`;
+    BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`,
+    `max_registers` (the partials kernel's register cap, common.register_cap; None: 168 up
+    to D = 128);
     `chunk_tokens` (default: what `workspace_bytes` of partials hold, see chunk_tokens_for).
     Workspace: C * n * Hq * D elements in q's dtype plus C * n * Hq float32.
     """
@@ -364,6 +405,11 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens,
         workspace_bytes)
     piece_entries = sizes.block_t * max(1, piece_tiles)
+    if max_registers is None:
+        # Uncapped, ptxas takes ~200 registers: 2 programs per SM. Capped at 168 (3 programs, a
+        # few spills), H100 at 64K: G = 1 / 4 / 16 from 2.72 / 7.66 / 26.0 ms to 2.45 / 6.79 /
+        # 23.9 ms (benchmarks/results/NVIDIA_H100_80GB_HBM3/occupancy/).
+        max_registers = 168 if sizes.block_d <= 128 else 0
     work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
     num_keys, num_work = index.group_end.shape[1], work.group.shape[1]
@@ -388,7 +434,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
             **dot_modes(q.dtype),
-            num_warps=num_warps, num_stages=num_stages,
+            num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_t), bh, group)](
             o, lse, o_part, lse_part,
@@ -545,11 +591,12 @@ def _selected_bwd_dkdv(
 def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                                 select_block_size: int, scale: float, rows: int = 0,
                                 num_warps: int = 0, chunk_entries: int = 1024,
-                                chunk_tokens: int = 0, workspace_bytes: int = 0):
+                                chunk_tokens: int = 0, workspace_bytes: int = 0,
+                                num_stages: int = 1, max_registers: int = 0):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
-    `chunk_tokens` / `workspace_bytes` as in the forward.
+    `chunk_tokens` / `workspace_bytes` / `num_stages` / `max_registers` as in the forward.
 
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
@@ -606,7 +653,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             scale, scale * LOG2E,
             G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-            **dot_modes(q.dtype), num_warps=num_warps, num_stages=1,
+            **dot_modes(q.dtype), num_warps=num_warps, num_stages=num_stages,
+            **register_cap(max_registers),
         )
         _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_t), bh, group)](
             dq, dq_part, sel,
