@@ -275,43 +275,36 @@ def test_kernels_packed_long():
     check_backward(p, run_backward_ops(p, "cuda", torch.float32))
 
 
+def assert_same_bits(run, label):
+    """run() once, then three more times with the allocator poisoned before each: every output
+    equal to the first, bit for bit."""
+    first = run()
+    for _ in range(3):
+        poison_allocator("cuda")
+        for a, b in zip(first, run()):
+            assert torch.equal(a, b), label
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("packed", [False, True])
-def test_backward_is_bitwise_deterministic(packed):
-    """Same inputs, same gradients, bit for bit: no atomics anywhere in the backward."""
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_bitwise_deterministic(direction, packed):
+    """Same inputs, same outputs and gradients, bit for bit: no atomics anywhere, and the block
+    index, the partials and their reductions have a fixed order."""
     p = packed_long_problem() if packed else long_problem(8192, 4, torch.bfloat16, seed=11)
     t = p.tensors(device="cuda")
     cu_q, cu_k = p.cu_seqlens("cuda")
     indices = p.random_indices("cuda")
     for name, call in attention_calls(p, indices, cu_q, cu_k).items():
         inputs, args = call(t)
-        o, lse = getattr(fsa, name)(*inputs, *args)
-        do = torch.randn_like(o)
-        first = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
-        for _ in range(3):
-            poison_allocator("cuda")
-            again = getattr(fsa, name + "_backward")(do, *inputs, o, lse, *args)
-            for a, b in zip(first, again):
-                assert torch.equal(a, b), name
-
-
-@pytest.mark.cuda
-@pytest.mark.parametrize("packed", [False, True])
-def test_forward_is_bitwise_deterministic(packed):
-    """Same inputs, same outputs, bit for bit: the block index, the partials and their merge
-    have a fixed order."""
-    p = packed_long_problem() if packed else long_problem(8192, 4, torch.bfloat16, seed=12)
-    t = p.tensors(device="cuda")
-    cu_q, cu_k = p.cu_seqlens("cuda")
-    indices = p.random_indices("cuda")
-    for name, call in attention_calls(p, indices, cu_q, cu_k).items():
-        inputs, args = call(t)
-        first = getattr(fsa, name)(*inputs, *args)
-        for _ in range(3):
-            poison_allocator("cuda")
-            again = getattr(fsa, name)(*inputs, *args)
-            for a, b in zip(first, again):
-                assert torch.equal(a, b), name
+        op = getattr(fsa, name)
+        if direction == "forward":
+            assert_same_bits(lambda: op(*inputs, *args), name)
+        else:
+            o, lse = op(*inputs, *args)
+            do = torch.randn_like(o)
+            backward = getattr(fsa, name + "_backward")
+            assert_same_bits(lambda: backward(do, *inputs, o, lse, *args), name)
 
 
 def naive_block_index(indices, row_seq, seq_base, seq_blocks, chunk_tokens, num_keys):

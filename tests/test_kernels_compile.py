@@ -17,14 +17,15 @@ from fsa_ops.kernels.range_attention import (  # noqa: E402
     _range_attention_bwd_dkdv, _range_attention_bwd_dq, _range_attention_fwd)
 from fsa_ops.kernels.select_blocks import _select_blocks_fwd  # noqa: E402
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
-    _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
+    _index_entries, _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
     _selected_partials)
 
 FLOAT_POINTERS = {"LSE", "LSE_PART", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
-                "WORK_FIRST", "CHUNK_START", "PIECE_END", "KEY_SEQ", "GROUP_SEQ", "GROUP_BLOCK"}
+                "WORK_FIRST", "CHUNK_START", "PIECE_END", "KEY_SEQ", "GROUP_SEQ", "GROUP_BLOCK",
+                "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "KEYS"}
 
 
 def signature(kernel, constexprs, dtype):
@@ -82,6 +83,7 @@ CASES = [
     for g, d in ((1, 128), (16, 64))
 ] + [
     (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128, NP=16, UNROLL=4)),
+    (_index_entries, dict(NP=16, BLOCK_T=64)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]
 
