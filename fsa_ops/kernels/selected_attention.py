@@ -1,8 +1,9 @@
 """Selected attention, forward and backward, in FSA's loop order (KV block outer, the tokens
 that picked it inner), with an exact log-sum-exp merge.
 
-1. `block_index` (PyTorch ops on the device, sizes from shapes only): the (token, slot)
-   entries of each kv head are sorted by (token chunk, block) in one stable sort. A token chunk
+1. `block_index` (on the device, sizes from shapes only): `_index_entries` sorts each row
+   of indices and keys its (token, slot) entries, and one stable sort orders the entries of
+   each kv head by (token chunk, block). A token chunk
    is C consecutive query rows; a group is one block of one sequence, so groups never mix
    sequences. `work_list` cuts every (chunk, group) run into pieces of at most `size`
    entries; the number of pieces has a shape-only bound, so no launch needs a host sync.
@@ -596,7 +597,9 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
-    `chunk_tokens` / `workspace_bytes` / `num_stages` / `max_registers` as in the forward.
+    `chunk_tokens` / `workspace_bytes` / `num_stages` as in the forward; `max_registers`
+    (common.register_cap) defaults to no cap: the piece kernel's two float32 dK/dV
+    accumulators alone take 128 registers a thread, and a cap of 168 spills ~0.9 KB.
 
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
