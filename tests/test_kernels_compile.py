@@ -83,7 +83,7 @@ CASES = [
     for g, d in ((1, 128), (16, 64))
 ] + [
     (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128, NP=16, UNROLL=4)),
-    (_index_entries, dict(NP=16, BLOCK_T=64)),
+    (_index_entries, dict(NP=16, BLOCK_T=32)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]
 

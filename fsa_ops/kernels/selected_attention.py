@@ -2,7 +2,7 @@
 that picked it inner), with an exact log-sum-exp merge.
 
 1. `block_index` (on the device, sizes from shapes only): `_index_entries` sorts each row
-   of indices and keys its (token, slot) entries, and one stable sort orders the entries of
+   of indices (by rank) and keys its (token, slot) entries, and one stable sort orders the entries of
    each kv head by (token chunk, block). A token chunk
    is C consecutive query rows; a group is one block of one sequence, so groups never mix
    sequences. `work_list` cuts every (chunk, group) run into pieces of at most `size`
@@ -110,9 +110,17 @@ def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
                   + col[None, :], mask=row_ok, other=-1)
     ok = (raw >= 0) & (raw < tl.load(SEQ_BLOCKS + seq, mask=t_ok, other=0)[:, None])
     # Padding columns sort last (BIG), so columns < n hold the row's sorted selection.
-    sel = tl.sort(tl.where(col[None, :] < num_selected, tl.where(ok, raw, -1), BIG), 1)
-    # A repeat equals an earlier column of its (sorted) row.
-    same = (sel[:, :, None] == sel[:, None, :]) & (col[None, None, :] < col[None, :, None])
+    value = tl.where(col[None, :] < num_selected, tl.where(ok, raw, -1), BIG)
+    # Sort by rank (n is small): column c goes to the number of columns that precede it, ties
+    # by column. One [BLOCK_T, NP, NP] comparison; tl.sort's network is ~100x slower in the
+    # interpreter that CI runs.
+    mine = value[:, :, None]                              # [T, c, 1]
+    other = value[:, None, :]                             # [T, 1, c']
+    earlier = col[None, None, :] < col[None, :, None]     # c' < c
+    rank = tl.sum(((other < mine) | ((other == mine) & earlier)).to(tl.int32), 2)
+    sel = tl.sum(tl.where(rank[:, None, :] == col[None, :, None], other, 0), 2)
+    # A repeat equals an earlier column of its sorted row.
+    same = (sel[:, :, None] == sel[:, None, :]) & earlier
     keep = (sel >= 0) & (sel != BIG) & (tl.max(same.to(tl.int32), 2) == 0)
     group = ((token // chunk_tokens) * num_groups
              + tl.load(SEQ_BASE + seq, mask=t_ok, other=0))[:, None] + sel
@@ -141,7 +149,7 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     rows, num_entries = batch * num_kv_heads, num_queries * n
     selection = torch.empty((batch, num_queries, num_kv_heads, n), dtype=torch.int32, device=device)
     keys = torch.empty((rows, num_entries), dtype=torch.int32, device=device)
-    block_t = 64
+    block_t = 32                 # [32, n, n] comparisons: 128 registers a thread at 4 warps
     _index_entries[(triton.cdiv(num_queries, block_t), rows)](
         indices, row_seq, seq_base.to(torch.int32), seq_blocks.to(torch.int32), selection, keys,
         indices.stride(0), indices.stride(1), indices.stride(2),
