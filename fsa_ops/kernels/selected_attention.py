@@ -93,7 +93,8 @@ def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
                    stride_ib, stride_it, stride_ih,
                    num_queries, num_kv_heads, num_selected, chunk_tokens, num_groups, num_keys,
                    NP: tl.constexpr, BLOCK_T: tl.constexpr):
-    """Grid (cdiv(Tq, BLOCK_T), B * Hkv). INDICES [B, Tq, Hkv, n] (any order, repeats, -1) ->
+    """Grid (cdiv(Tq, BLOCK_T), B * Hkv). INDICES [B, Tq, Hkv, n] (any order, repeats, -1;
+    unit stride over n) ->
     SELECTION [B, Tq, Hkv, n] int32 (contiguous), each row sorted with -1 first, and KEYS
     [B * Hkv, Tq * n] int32: entry t * n + s's group chunk * NG + block, or num_keys when the
     kernels skip it (-1, outside its sequence, or a repeat of the slot before)."""
@@ -112,7 +113,7 @@ def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
     # Padding columns sort last (BIG), so columns < n hold the row's sorted selection.
     value = tl.where(col[None, :] < num_selected, tl.where(ok, raw, -1), BIG)
     # Sort by rank (n is small): column c goes to the number of columns that precede it, ties
-    # by column. One [BLOCK_T, NP, NP] comparison; tl.sort's network is ~100x slower in the
+    # by column. One [BLOCK_T, NP, NP] comparison; tl.sort's network is ~50x slower in the
     # interpreter that CI runs.
     mine = value[:, :, None]                              # [T, c, 1]
     other = value[:, None, :]                             # [T, 1, c']
@@ -142,6 +143,7 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     """
     batch, num_queries, num_kv_heads, n = indices.shape
     device = indices.device
+    indices = indices.contiguous()
     seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
     num_groups = triton.cdiv(seqlen_k, select_block_size) + cu_k.shape[0] - 1
     num_chunks = triton.cdiv(num_queries, chunk_tokens)
