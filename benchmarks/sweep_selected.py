@@ -26,14 +26,16 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 # Launcher keyword arguments; {} = the defaults.
 FORWARD = [
     {},
+    dict(merge_tokens=64),
+    dict(merge_tokens=16),
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
-    dict(max_registers=128),          # 4
     dict(workspace_bytes=ONE_CHUNK),
 ]
 BACKWARD = [
     {},
-    dict(num_stages=2),
-    dict(rows=32, num_stages=2),
+    dict(reduce_tokens=64),
+    dict(reduce_tokens=16),
+    dict(rows=32),
     dict(workspace_bytes=ONE_CHUNK),
 ]
 
@@ -42,6 +44,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seqlen", type=int, default=65536)
     parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--variants", type=int, default=None,
+                        help="run only the first N variants (1: the default alone)")
     parser.add_argument("--backward", action="store_true")
     args = parser.parse_args()
     t, hkv, d = args.seqlen, 4, 128
@@ -62,7 +66,7 @@ def main():
             return selected_attention_forward(q, k, v, idx, None, None, 64, scale, **knobs)
 
         base = None
-        for knobs in (BACKWARD if args.backward else FORWARD):
+        for knobs in (BACKWARD if args.backward else FORWARD)[:args.variants]:
             if knobs.get("rows", 64) < triton.next_power_of_2(g):
                 continue
             fn = lambda: run(knobs)  # noqa: E731

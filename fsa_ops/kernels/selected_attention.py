@@ -315,6 +315,17 @@ def _selected_partials(
 
 
 @triton.jit
+def _reduction_program(G: tl.constexpr, BLOCK_T: tl.constexpr):
+    """(bh, member, local tokens [BLOCK_T]) of a reduction program, for grids
+    (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv). The G programs of one token tile are
+    neighbours in launch order: they read the G contiguous rows that each (token, slot) owns
+    in the partial buffers at about the same time, and DRAM serves them in one pass."""
+    tile = tl.program_id(0) // G
+    local = tile.to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
+    return tl.program_id(1).to(tl.int64), tl.program_id(0) % G, local
+
+
+@triton.jit
 def _used_slots(SELECTION, batch, token, kv_head, t_ok, s, num_selected, stride_sb, stride_st,
                 stride_sh):
     """Which of the tokens' slot s the forward used: a valid block that does not repeat the
@@ -334,15 +345,13 @@ def _merge_partials(
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
     NP: tl.constexpr, UNROLL: tl.constexpr,
 ):
-    """Grid (cdiv(chunk tokens, BLOCK_T), B * Hkv, G), one launch per token chunk: merge the
+    """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: merge the
     slots of each token of the chunk (token_base .. token_stop), in slot order. Slots the
     forward did not use hold lse = -inf (the launcher fills LSE_PART) and weigh nothing; their
     O_PART rows are never read into the sum (tl.where, so stale data cannot leak in)."""
-    bh = tl.program_id(1).to(tl.int64)
-    member = tl.program_id(2)
+    bh, member, local = _reduction_program(G, BLOCK_T)
     batch = bh // num_kv_heads
     head = (bh % num_kv_heads) * G + member
-    local = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
     token = token_base + local
     t_ok = token < token_stop
     d = tl.arange(0, BLOCK_D)
@@ -394,14 +403,14 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                select_block_size: int, scale: float, rows: int = 64,
                                num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
-                               max_registers: Optional[int] = None):
+                               max_registers: Optional[int] = None, merge_tokens: int = 16):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
     Tuning knobs (benchmarks/sweep_selected.py): `rows` (query rows per tile, G heads x
     BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`,
     `max_registers` (the partials kernel's register cap, common.register_cap; None: 168 up
-    to D = 128);
+    to D = 128), `merge_tokens` (tokens per merge program, a power of two);
     `chunk_tokens` (default: what `workspace_bytes` of partials hold, see chunk_tokens_for).
     Workspace: C * n * Hq * D elements in q's dtype plus C * n * Hq float32.
     """
@@ -427,7 +436,6 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     part_entries = min(chunk_tokens, num_queries) * n
     o_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
     lse_part = torch.empty((bh, part_entries, group), dtype=torch.float32, device=q.device)
-    merge_t = 32
     sel = index.selection
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
@@ -446,11 +454,11 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             **dot_modes(q.dtype),
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
-        _merge_partials[(triton.cdiv(token_stop - token_base, merge_t), bh, group)](
+        _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
             o, lse, o_part, lse_part,
             o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
             token_base, token_stop, num_kv_heads, part_entries, n,
-            G=group, HEAD_DIM=head_dim, BLOCK_T=merge_t, BLOCK_D=sizes.block_d,
+            G=group, HEAD_DIM=head_dim, BLOCK_T=merge_tokens, BLOCK_D=sizes.block_d,
             NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
         )
     return o, lse
@@ -521,14 +529,12 @@ def _selected_bwd_dq(
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
     UNROLL: tl.constexpr,
 ):
-    """Grid (cdiv(chunk tokens, BLOCK_T), B * Hkv, G), one launch per token chunk: dQ = sum of
-    the used slots' partials, in slot order (unused slots' rows hold stale data: tl.where
+    """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: dQ = sum
+    of the used slots' partials, in slot order (unused slots' rows hold stale data: tl.where
     keeps them out)."""
-    bh = tl.program_id(1).to(tl.int64)
-    member = tl.program_id(2)
+    bh, member, local = _reduction_program(G, BLOCK_T)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
-    local = tl.program_id(0).to(tl.int64) * BLOCK_T + tl.arange(0, BLOCK_T)
     token = token_base + local
     t_ok = token < token_stop
     d = tl.arange(0, BLOCK_D)
@@ -602,13 +608,15 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                 select_block_size: int, scale: float, rows: int = 0,
                                 num_warps: int = 0, chunk_entries: int = 1024,
                                 chunk_tokens: int = 0, workspace_bytes: int = 0,
-                                num_stages: int = 1, max_registers: int = 0):
+                                num_stages: int = 1, max_registers: int = 0,
+                                reduce_tokens: int = 16):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
     `chunk_tokens` / `workspace_bytes` / `num_stages` as in the forward; `max_registers`
     (common.register_cap) defaults to no cap: the piece kernel's two float32 dK/dV
-    accumulators alone take 128 registers a thread, and a cap of 168 spills ~0.9 KB.
+    accumulators alone take 128 registers a thread, and a cap of 168 spills ~0.9 KB;
+    `reduce_tokens` (tokens per dQ-reduction program, a power of two).
 
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
@@ -648,7 +656,6 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     group_block = groups - seq_base[group_seq.clamp(max=num_seqs - 1)]
     group_seq, group_block = group_seq.to(torch.int32), group_block.to(torch.int32)
     sel = index.selection
-    reduce_t = 32
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
@@ -668,11 +675,11 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             **dot_modes(q.dtype), num_warps=num_warps, num_stages=num_stages,
             **register_cap(max_registers),
         )
-        _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_t), bh, group)](
+        _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_tokens) * group, bh)](
             dq, dq_part, sel,
             dq.stride(0), dq.stride(1), dq.stride(2), sel.stride(0), sel.stride(1), sel.stride(2),
             token_base, token_stop, num_kv_heads, part_entries, n,
-            G=group, HEAD_DIM=head_dim, BLOCK_T=reduce_t, BLOCK_D=sizes.block_d,
+            G=group, HEAD_DIM=head_dim, BLOCK_T=reduce_tokens, BLOCK_D=sizes.block_d,
             UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
         )
         _selected_bwd_dkdv[(num_groups, bh)](
