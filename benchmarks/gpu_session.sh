@@ -16,6 +16,10 @@
 #                                            # one timing process, nothing beside it
 #   bash benchmarks/gpu_session.sh explore   # selected fwd / fwd+bwd and layer kernel profiles, then the
 #                                            # selected and select_blocks sweeps, one process at a time
+#   [WHAT="selected range"] bash benchmarks/gpu_session.sh compare   # sweeps of this tree beside
+#                                            # the defaults of baseline.tar (`git archive HEAD -o
+#                                            # baseline.tar`, ignored by git: carry it), one timing
+#                                            # process at a time
 #   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
 #                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
@@ -78,6 +82,25 @@ if [ "$what" = explore ]; then
   timeout 150 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1
   timeout 100 python3 benchmarks/sweep_select_blocks.py > "$OUT/sweep_select_blocks.log" 2>&1
   cat "$OUT"/profile_selected_fwd.log "$OUT"/profile_selected.log "$OUT"/profile_layer.log "$OUT"/sweep_*.log
+fi
+if [ "$what" = compare ]; then
+  base=/tmp/fsa_base
+  mkdir -p "$base" && tar -xf "${BASE_TAR:-baseline.tar}" -C "$base" && cp benchmarks/sweep_*.py "$base/benchmarks/"
+  in_base() { (cd "$base" && PYTHONPATH=/tmp/site "$@"); }
+  # WHAT: which sweeps, "selected" (forward and backward) and/or "range" (range backward)
+  for sweep in ${WHAT:-selected range}; do
+    if [ "$sweep" = range ]; then
+      in_base timeout 100 python3 benchmarks/sweep_backward.py --variants 1 > "$OUT/base_sweep_backward.log" 2>&1
+      timeout 230 python3 benchmarks/sweep_backward.py --groups 4 16 > "$OUT/sweep_backward.log" 2>&1
+      timeout 40 python3 benchmarks/sweep_backward.py --groups 1 --variants 1 >> "$OUT/sweep_backward.log" 2>&1
+    else
+      in_base timeout 60 python3 benchmarks/sweep_selected.py --variants 1 > "$OUT/base_sweep_selected.log" 2>&1
+      timeout 120 python3 benchmarks/sweep_selected.py > "$OUT/sweep_selected.log" 2>&1
+      in_base timeout 60 python3 benchmarks/sweep_selected.py --backward --variants 1 > "$OUT/base_sweep_selected_backward.log" 2>&1
+      timeout 120 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1
+    fi
+  done
+  tail -n 50 "$OUT"/base_sweep_*.log "$OUT"/sweep_*.log
 fi
 if [ "$what" = profile ]; then
   timeout "$budget" python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" 2>&1 | tail -60

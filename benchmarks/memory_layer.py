@@ -1,0 +1,110 @@
+"""Where the NSA layer's forward+backward peak memory goes: every kernel-level forward and
+backward launcher is wrapped to print the memory allocated when it starts, its own peak and
+what it leaves, all above what was allocated before the step (as benchmarks/run.py's
+peak_mem_bytes counts). SDPA's step on the same inputs is printed for comparison.
+
+    python benchmarks/memory_layer.py [--seqlen 65536] [--groups 4]
+"""
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import fsa_ops  # noqa: E402
+from fsa_ops.kernels import gated_combine, range_attention, select_blocks, selected_attention  # noqa: E402
+
+GIB = float(1 << 30)
+LAUNCHERS = [
+    (range_attention, "range_attention_forward"), (range_attention, "range_attention_backward"),
+    (selected_attention, "selected_attention_forward"),
+    (selected_attention, "selected_attention_backward"),
+    (select_blocks, "select_blocks_forward"),
+    (gated_combine, "gated_combine_forward"), (gated_combine, "gated_combine_backward"),
+]
+
+
+def wrap(module, name, base, log):
+    """Replace module.name by a launcher that logs memory while `log` is not None."""
+    inner = getattr(module, name)
+
+    @functools.wraps(inner)
+    def launcher(*args, **kwargs):
+        if log.get("entries") is None:
+            return inner(*args, **kwargs)
+        torch.cuda.synchronize()
+        start = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        out = inner(*args, **kwargs)
+        torch.cuda.synchronize()
+        log["entries"].append((name, (start - base[0]) / GIB,
+                               (torch.cuda.max_memory_allocated() - base[0]) / GIB,
+                               (torch.cuda.memory_allocated() - base[0]) / GIB))
+        return out
+    setattr(module, name, launcher)
+
+
+def step(fn, base):
+    """Peak memory of fn() above what was allocated before it, in GiB."""
+    torch.cuda.synchronize()
+    base[0] = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base[0]) / GIB
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seqlen", type=int, default=65536)
+    parser.add_argument("--groups", type=int, nargs="+", default=[4])
+    args = parser.parse_args()
+    hkv, d, t = 4, 128, args.seqlen
+    base, log = [0], {}
+    for module, name in LAUNCHERS:
+        wrap(module, name, base, log)
+    for g in args.groups:
+        hq = hkv * g
+        tc = fsa_ops.reference.num_compressed_keys(t, 32, 16)
+
+        def rand(*shape):
+            return torch.randn(shape, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+        q, k, v = rand(1, t, hq, d), rand(1, t, hkv, d), rand(1, t, hkv, d)
+        kc, vc = rand(1, tc, hkv, d), rand(1, tc, hkv, d)
+        gates = [torch.rand(1, t, hq, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+                 for _ in range(3)]
+        inputs = (q, k, v, kc, vc, *gates)
+        grad = torch.randn_like(q)
+
+        def nsa():
+            out = fsa_ops.nsa_attention(*inputs, window_size=512)
+            torch.autograd.grad(out, inputs, grad)
+        nsa()                                             # warm up: compile the kernels
+        peak = step(nsa, base)
+        log["entries"] = []
+        step(nsa, base)
+        entries, log["entries"] = log["entries"], None
+        print(f"## NSA layer fwd+bwd, T={t} G={g}: peak {peak:.2f} GiB above the inputs "
+              f"(a q-sized tensor: {q.numel() * q.element_size() / GIB:.3f} GiB)")
+        print(f"{'launcher':<30} {'at start':>9} {'own peak':>9} {'at end':>9}  (GiB)")
+        for name, start, own_peak, end in entries:
+            print(f"{name:<30} {start:9.3f} {own_peak:9.3f} {end:9.3f}")
+
+        qs, ks, vs = (x.detach().transpose(1, 2).requires_grad_() for x in (q, k, v))
+        grad_s = grad.transpose(1, 2)
+
+        def sdpa():
+            out = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=True,
+                                                                   enable_gqa=True)
+            torch.autograd.grad(out, (qs, ks, vs), grad_s)
+        sdpa()
+        print(f"SDPA fwd+bwd, same shapes: peak {step(sdpa, base):.2f} GiB\n")
+        del q, k, v, kc, vc, gates, inputs, grad, qs, ks, vs, grad_s
+        torch.cuda.empty_cache()
+
+
+if __name__ == "__main__":
+    main()
