@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import fsa_ops  # noqa: E402
+from benchmarks.profile_layer import layer_step  # noqa: E402
+from benchmarks.run import HEAD_DIM, KV_HEADS  # noqa: E402
 from fsa_ops.kernels import gated_combine, range_attention, select_blocks, selected_attention  # noqa: E402
 
 GIB = float(1 << 30)
@@ -62,47 +63,38 @@ def main():
     parser.add_argument("--seqlen", type=int, default=65536)
     parser.add_argument("--groups", type=int, nargs="+", default=[4])
     args = parser.parse_args()
-    hkv, d, t = 4, 128, args.seqlen
+    t = args.seqlen
     base, log = [0], {}
     for module, name in LAUNCHERS:
         wrap(module, name, base, log)
     for g in args.groups:
-        hq = hkv * g
-        tc = fsa_ops.reference.num_compressed_keys(t, 32, 16)
-
-        def rand(*shape):
-            return torch.randn(shape, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-        q, k, v = rand(1, t, hq, d), rand(1, t, hkv, d), rand(1, t, hkv, d)
-        kc, vc = rand(1, tc, hkv, d), rand(1, tc, hkv, d)
-        gates = [torch.rand(1, t, hq, device="cuda", dtype=torch.bfloat16, requires_grad=True)
-                 for _ in range(3)]
-        inputs = (q, k, v, kc, vc, *gates)
-        grad = torch.randn_like(q)
-
-        def nsa():
-            out = fsa_ops.nsa_attention(*inputs, window_size=512)
-            torch.autograd.grad(out, inputs, grad)
+        nsa = layer_step(t, g)
         nsa()                                             # warm up: compile the kernels
         peak = step(nsa, base)
         log["entries"] = []
         step(nsa, base)
         entries, log["entries"] = log["entries"], None
+        q_bytes = t * KV_HEADS * g * HEAD_DIM * 2
         print(f"## NSA layer fwd+bwd, T={t} G={g}: peak {peak:.2f} GiB above the inputs "
-              f"(a q-sized tensor: {q.numel() * q.element_size() / GIB:.3f} GiB)")
+              f"(a q-sized tensor: {q_bytes / GIB:.3f} GiB)")
         print(f"{'launcher':<30} {'at start':>9} {'own peak':>9} {'at end':>9}  (GiB)")
         for name, start, own_peak, end in entries:
             print(f"{name:<30} {start:9.3f} {own_peak:9.3f} {end:9.3f}")
+        del nsa
 
-        qs, ks, vs = (x.detach().transpose(1, 2).requires_grad_() for x in (q, k, v))
-        grad_s = grad.transpose(1, 2)
+        def rand(heads):
+            return torch.randn(1, heads, t, HEAD_DIM, device="cuda", dtype=torch.bfloat16,
+                               requires_grad=True)
+        qs, ks, vs = rand(KV_HEADS * g), rand(KV_HEADS), rand(KV_HEADS)
+        grad = torch.randn_like(qs)
 
         def sdpa():
             out = torch.nn.functional.scaled_dot_product_attention(qs, ks, vs, is_causal=True,
                                                                    enable_gqa=True)
-            torch.autograd.grad(out, (qs, ks, vs), grad_s)
+            torch.autograd.grad(out, (qs, ks, vs), grad)
         sdpa()
         print(f"SDPA fwd+bwd, same shapes: peak {step(sdpa, base):.2f} GiB\n")
-        del q, k, v, kc, vc, gates, inputs, grad, qs, ks, vs, grad_s
+        del qs, ks, vs, grad
         torch.cuda.empty_cache()
 
 

@@ -61,7 +61,7 @@ CASES = [
 ] + [
     (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64)),
 ] + [
-    (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128, UNROLL=4)),
+    (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, UNROLL=4)),
     (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128, FIRST=False, LAST=True)),
     (_gated_combine_bwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
     (_row_dot, dict(HEAD_DIM=80, BLOCK_R=32, BLOCK_D=128)),
@@ -82,7 +82,7 @@ CASES = [
                               IEEE=False, SPLIT_UPCAST=False))
     for g, d in ((1, 128), (16, 64))
 ] + [
-    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=32, BLOCK_D=128, NP=16, UNROLL=4)),
+    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, NP=16, UNROLL=4)),
     (_index_entries, dict(NP=16, BLOCK_T=32)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]
