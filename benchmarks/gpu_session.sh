@@ -20,6 +20,8 @@
 #                                            # the defaults of baseline.tar (`git archive HEAD -o
 #                                            # baseline.tar`, ignored by git: carry it), one timing
 #                                            # process at a time
+#   bash benchmarks/gpu_session.sh atomic    # deterministic=False: selected backward sweep, layer
+#                                            # memory both ways, kernel tests of the atomic path
 #   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
 #                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
@@ -101,6 +103,25 @@ if [ "$what" = compare ]; then
     fi
   done
   tail -n 50 "$OUT"/base_sweep_*.log "$OUT"/sweep_*.log
+fi
+if [ "$what" = atomic ]; then
+  # deterministic=False: the selected backward beside the default, the layer's memory both
+  # ways (one timing process at a time), then the GPU kernel tests that check the atomic path
+  # against the oracle, in three processes.
+  timeout 150 python3 benchmarks/sweep_selected.py --backward --variants 2 > "$OUT/sweep_selected_backward.log" 2>&1
+  timeout 150 python3 benchmarks/memory_layer.py --groups 4 16 --nondeterministic > "$OUT/memory_layer.log" 2>&1
+  cat "$OUT/sweep_selected_backward.log" "$OUT/memory_layer.log"
+  left=$((budget - SECONDS - 20))
+  i=0
+  for sel in "backward_kernels_long or packed_long" "deterministic or registered or block_index" \
+             "test_backward_kernels_match_oracle"; do
+    i=$((i + 1))
+    HYPOTHESIS_PROFILE=ci timeout "$left" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
+      -k "$sel" > "$OUT/pytest_kernels_$i.log" 2>&1 &
+  done
+  wait
+  for f in "$OUT"/pytest_kernels_*.log; do echo "== $f"; tail -n 2 "$f"; done
+  grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
 fi
 if [ "$what" = profile ]; then
   timeout "$budget" python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" 2>&1 | tail -60

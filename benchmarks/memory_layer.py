@@ -3,7 +3,7 @@ backward launcher is wrapped to print the memory allocated when it starts, its o
 what it leaves, all above what was allocated before the step (as benchmarks/run.py's
 peak_mem_bytes counts). SDPA's step on the same inputs is printed for comparison.
 
-    python benchmarks/memory_layer.py [--seqlen 65536] [--groups 4]
+    python benchmarks/memory_layer.py [--seqlen 65536] [--groups 4] [--nondeterministic]
 """
 
 import argparse
@@ -62,25 +62,28 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seqlen", type=int, default=65536)
     parser.add_argument("--groups", type=int, nargs="+", default=[4])
+    parser.add_argument("--nondeterministic", action="store_true",
+                        help="also the layer with deterministic=False (atomic selected backward)")
     args = parser.parse_args()
     t = args.seqlen
     base, log = [0], {}
     for module, name in LAUNCHERS:
         wrap(module, name, base, log)
     for g in args.groups:
-        nsa = layer_step(t, g)
-        nsa()                                             # warm up: compile the kernels
-        peak = step(nsa, base)
-        log["entries"] = []
-        step(nsa, base)
-        entries, log["entries"] = log["entries"], None
-        q_bytes = t * KV_HEADS * g * HEAD_DIM * 2
-        print(f"## NSA layer fwd+bwd, T={t} G={g}: peak {peak:.2f} GiB above the inputs "
-              f"(a q-sized tensor: {q_bytes / GIB:.3f} GiB)")
-        print(f"{'launcher':<30} {'at start':>9} {'own peak':>9} {'at end':>9}  (GiB)")
-        for name, start, own_peak, end in entries:
-            print(f"{name:<30} {start:9.3f} {own_peak:9.3f} {end:9.3f}")
-        del nsa
+        for deterministic in (True, False) if args.nondeterministic else (True,):
+            nsa = layer_step(t, g, deterministic)
+            nsa()                                         # warm up: compile the kernels
+            peak = step(nsa, base)
+            log["entries"] = []
+            step(nsa, base)
+            entries, log["entries"] = log["entries"], None
+            q_bytes = t * KV_HEADS * g * HEAD_DIM * 2
+            print(f"## NSA layer fwd+bwd, T={t} G={g}, deterministic={deterministic}: peak "
+                  f"{peak:.2f} GiB above the inputs (a q-sized tensor: {q_bytes / GIB:.3f} GiB)")
+            print(f"{'launcher':<30} {'at start':>9} {'own peak':>9} {'at end':>9}  (GiB)")
+            for name, start, own_peak, end in entries:
+                print(f"{name:<30} {start:9.3f} {own_peak:9.3f} {end:9.3f}")
+            del nsa
 
         def rand(heads):
             return torch.randn(1, heads, t, HEAD_DIM, device="cuda", dtype=torch.bfloat16,

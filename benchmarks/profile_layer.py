@@ -41,7 +41,7 @@ def selected_step(seqlen: int, group: int, backward: bool):
     return step
 
 
-def layer_step(seqlen: int, group: int):
+def layer_step(seqlen: int, group: int, deterministic: bool = True):
     """A closure running nsa_attention forward + backward once on fresh random inputs."""
     bench = Bench(torch.device("cuda"), torch.bfloat16)
     q, k, v, kc, vc = branch_inputs(bench, seqlen, group, requires_grad=True)
@@ -51,7 +51,8 @@ def layer_step(seqlen: int, group: int):
     grad = torch.randn_like(q)
 
     def step():
-        out = fsa_ops.nsa_attention(*inputs, window_size=WINDOW, check_values=False)
+        out = fsa_ops.nsa_attention(*inputs, window_size=WINDOW, check_values=False,
+                                    deterministic=deterministic)
         torch.autograd.grad(out, inputs, grad)
     return step
 

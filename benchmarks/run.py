@@ -127,14 +127,17 @@ def bench_selected(b: Bench, seqlen, group, with_backward):
 
     # check_values=False, as nsa_attention calls it and as fla and FlexAttention run: the
     # default eager check of the indices' values costs a host sync, which is not kernel time.
-    def ours():
-        return torch.ops.fsa.selected_attention(q, k, v, idx, None, None, BLOCK, scale, False)[0]
+    def ours(deterministic=True):
+        return torch.ops.fsa.selected_attention(q, k, v, idx, None, None, BLOCK, scale, False,
+                                                deterministic)[0]
 
     with torch.no_grad():
         b.record("fsa_ops", "selected_attention", "fwd", seqlen, group, flops, ours)
     if with_backward:
         b.record("fsa_ops", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
                  fwd_bwd(ours, (q, k, v)))
+        b.record("fsa_ops", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
+                 fwd_bwd(lambda: ours(False), (q, k, v)), deterministic=False)
 
     fla = fla_selected()
     if fla is not None and b.cuda:
@@ -265,6 +268,10 @@ def bench_nsa(b: Bench, seqlen, group, with_backward):
             # Backward FLOPs: 2.5x the attention branches' forward (select_blocks has none).
             b.record("fsa_ops", "nsa_attention", "fwdbwd", seqlen, group, 3.5 * branch_flops + select_flops,
                      fwd_bwd(nsa, inputs), mode=mode)
+    if with_backward:
+        atomic = lambda: fsa_ops.nsa_attention(*inputs, window_size=WINDOW, deterministic=False)  # noqa: E731
+        b.record("fsa_ops", "nsa_attention", "fwdbwd", seqlen, group, 3.5 * branch_flops + select_flops,
+                 fwd_bwd(atomic, inputs), deterministic=False)
 
 
 def fla_selected():
@@ -341,7 +348,8 @@ def write_results(out_dir, env, rows, previous):
     return rows
 
 def row_key(r):
-    return (r["system"], r["op"], r.get("mode", "eager"), r["direction"], r["T"], r["G"])
+    return (r["system"], r["op"], r.get("mode", "eager"), r["direction"], r["T"], r["G"],
+            r.get("deterministic", True))
 
 
 def progress(done, total, what):
@@ -355,10 +363,9 @@ def progress(done, total, what):
 def summary_table(rows):
     """Per (T, G): the whole NSA attention vs SDPA, selected attention vs fla and FlexAttention,
     forward+backward where measured (else forward)."""
-    def ms(system, op, direction, t, g, mode="eager"):
+    def ms(system, op, direction, t, g, mode="eager", deterministic=True):
         for r in rows:
-            if (r["system"], r["op"], r.get("mode", "eager"), r["direction"], r["T"], r["G"]) == \
-                    (system, op, mode, direction, t, g):
+            if row_key(r) == (system, op, mode, direction, t, g, deterministic):
                 return r["ms"]
         return None
 
@@ -380,6 +387,18 @@ def summary_table(rows):
                 continue
             lines.append(f"| {t} | {g} | {d} | {fmt(nsa)} | {fmt(nsa_c)} | {fmt(sdpa)} | {ratio(sdpa, nsa)} | "
                          f"{fmt(sel)} | {fmt(fla)} | {fmt(flex)} | {ratio(fla, sel)} | {ratio(flex, sel)} |")
+    atomic = [(t, g) for t, g in sorted({(r["T"], r["G"]) for r in rows})
+              if ms("fsa_ops", "nsa_attention", "fwdbwd", t, g, deterministic=False) is not None]
+    if atomic:
+        lines += ["", "deterministic=False (selected backward with float32 atomics), fwd+bwd:", "",
+                  "| T | G | NSA ms | vs SDPA | NSA peak GiB | selected ms | vs fla |", "|" + "---|" * 7]
+        for t, g in atomic:
+            nsa = ms("fsa_ops", "nsa_attention", "fwdbwd", t, g, deterministic=False)
+            sel = ms("fsa_ops", "selected_attention", "fwdbwd", t, g, deterministic=False)
+            peak = [r["peak_mem_bytes"] for r in rows if row_key(r) == (
+                "fsa_ops", "nsa_attention", "eager", "fwdbwd", t, g, False)][0]
+            lines.append(f"| {t} | {g} | {fmt(nsa)} | {ratio(ms('sdpa', 'full_causal_attention', 'fwdbwd', t, g), nsa)} | "
+                         f"{peak / 2**30:.2f} | {fmt(sel)} | {ratio(ms('fla', 'selected_attention', 'fwdbwd', t, g), sel)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -389,7 +408,8 @@ def markdown_table(env, rows):
              "| system | op | mode | dir | T | G | ms | TFLOP/s | peak GiB | note |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         note = ", ".join(f"{k}={v:.2e}" if isinstance(v, float) else f"{k}={v}"
-                         for k, v in r.items() if k in ("rel_err_vs_fsa_ops", "padded_heads", "error", "note", "density"))
+                         for k, v in r.items() if k in ("rel_err_vs_fsa_ops", "padded_heads", "error", "note", "density",
+                                                        "deterministic"))
         lines.append(f"| {r['system']} | {r['op']} | {r.get('mode', 'eager')} | {r['direction']} | {r['T']} | {r['G']} | {r['ms']:.3f} | "
                      f"{r['tflops']:.1f} | {r['peak_mem_bytes'] / 2**30:.2f} | {note} |")
     return "\n".join(lines) + "\n"

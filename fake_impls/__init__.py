@@ -38,7 +38,8 @@ def _(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size, 
 
 
 @torch.library.register_fake("fsa::selected_attention")
-def _(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale, check_values=True):
+def _(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale, check_values=True,
+      deterministic=True):
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale)
     return q.new_empty(q.shape), _lse_like(q)
@@ -68,7 +69,7 @@ def _(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compres
 
 @torch.library.register_fake("fsa::selected_attention_backward")
 def _(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k, select_block_size, scale,
-      check_values=True):
+      check_values=True, deterministic=True):
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op)

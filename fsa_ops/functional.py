@@ -50,7 +50,8 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
                   cu_seqlens_q: Optional[Tensor] = None,
                   cu_seqlens_k: Optional[Tensor] = None,
                   return_indices: bool = False,
-                  check_values: Optional[bool] = None):
+                  check_values: Optional[bool] = None,
+                  deterministic: bool = True):
     """Native Sparse Attention: g_cmp * compressed + g_slc * selected + g_swa * window.
 
     q [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; k_cmp, v_cmp [B, Tc, Hkv, D] (packed:
@@ -62,6 +63,10 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
     `check_values`: check the values of the cu_seqlens (one host sync on a GPU). None means
     yes in eager mode and no inside `torch.compile`, whose graphs must not sync; the kernels
     stay in bounds either way (see `fsa_ops.ops`).
+
+    `deterministic`: bitwise-reproducible gradients (the default). False lets the selected
+    branch's CUDA backward add its gradients with float32 atomics: one pass, no slot partials,
+    less memory; the gradients' last bits then vary from run to run.
     """
     cu_seqlens_q, cu_seqlens_k = resolve_cu_seqlens(cu_seqlens, cu_seqlens_q, cu_seqlens_k)
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
@@ -79,7 +84,7 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
                                 select_block_size, num_selected_blocks, num_init_blocks,
                                 num_local_blocks, scale, False)
     o_slc, _ = fsa.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                      select_block_size, scale, False)
+                                      select_block_size, scale, False, deterministic)
     o_swa, _ = fsa.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale,
                                     False)
     o = fsa.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)

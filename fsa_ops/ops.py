@@ -16,6 +16,9 @@ backward op of its own so compiled backward graphs stay opaque and have fake imp
 | *_backward                    | gradients of the inputs above    | —                    |
 
 lse is float32 [B, Tq, Hq] (float64 for float64 inputs) and is not differentiable.
+Every op is bitwise deterministic. `deterministic=False` (last argument of the selected ops,
+kept by the forward for its backward) lets the CUDA selected backward add its gradients with
+float32 atomics: less memory and one pass, with run-to-run differences in the last bits.
 `seqlen_k` is the key length Tk that k_cmp was compressed from (the total when packed).
 
 `check_values` (last argument of every op that takes `cu_seqlens` or `indices`): also check
@@ -76,7 +79,7 @@ def select_blocks(q: Tensor, k_cmp: Tensor, lse: Tensor, cu_seqlens_q: Optional[
 def selected_attention(q: Tensor, k: Tensor, v: Tensor, indices: Tensor,
                        cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
                        select_block_size: int, scale: float,
-                       check_values: bool = True) -> Tensors2:
+                       check_values: bool = True, deterministic: bool = True) -> Tensors2:
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, check_values=check_values)
     return reference.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
@@ -123,7 +126,8 @@ def compressed_attention_backward(do: Tensor, q: Tensor, k_cmp: Tensor, v_cmp: T
 def selected_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, indices: Tensor,
                                 o: Tensor, lse: Tensor, cu_seqlens_q: Optional[Tensor],
                                 cu_seqlens_k: Optional[Tensor], select_block_size: int,
-                                scale: float, check_values: bool = True) -> Tensors3:
+                                scale: float, check_values: bool = True,
+                                deterministic: bool = True) -> Tensors3:
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op, check_values=check_values)
@@ -158,14 +162,15 @@ def gated_combine_backward(do: Tensor, o_cmp: Tensor, o_slc: Tensor, o_swa: Tens
 # (stride 0, e.g. from .sum()); kernels want them dense, so they are made contiguous here.
 # ---------------------------------------------------------------------------------------------
 
-def _save_attention(num_tensors: int):
+def _save_attention(num_tensors: int, num_flags: int = 1):
     """setup_context saving the first `num_tensors` inputs (q, keys, values[, indices]) and both
-    outputs, and keeping the non-tensor arguments for the backward op."""
+    outputs, and keeping the non-tensor arguments for the backward op, whose schema ends in the
+    same `num_flags` flags (check_values first)."""
     def setup_context(ctx, inputs, output):
         o, lse = output
         ctx.save_for_backward(*inputs[:num_tensors], o, lse)
         # The backward op trusts the values the forward checked (or was told not to check).
-        ctx.arguments = (*inputs[num_tensors:-1], False)
+        ctx.arguments = (*inputs[num_tensors:-num_flags], False, *inputs[len(inputs) - num_flags + 1:])
         ctx.mark_non_differentiable(lse)
     return setup_context
 
@@ -181,7 +186,7 @@ def _selected_attention_grad(ctx, do, _dlse):
     q, k, v, indices, o, lse = ctx.saved_tensors
     grads = torch.ops.fsa.selected_attention_backward(
         do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments)
-    return (*grads, None, None, None, None, None, None)
+    return (*grads, None, None, None, None, None, None, None)
 
 
 def _window_attention_grad(ctx, do, _dlse):
@@ -200,6 +205,7 @@ def _gated_combine_grad(ctx, do):
 
 
 compressed_attention.register_autograd(_compressed_attention_grad, setup_context=_save_attention(3))
-selected_attention.register_autograd(_selected_attention_grad, setup_context=_save_attention(4))
+selected_attention.register_autograd(_selected_attention_grad,
+                                     setup_context=_save_attention(4, num_flags=2))
 window_attention.register_autograd(_window_attention_grad, setup_context=_save_attention(3))
 gated_combine.register_autograd(_gated_combine_grad, setup_context=_save_gated_combine)

@@ -23,6 +23,8 @@ def test_smoke_preset_writes_spec_rows(tmp_path):
             ("fsa_ops", "nsa_attention", "compiled", "fwdbwd"),
             ("sdpa", "full_causal_attention", "eager", "fwdbwd")} <= {
         (r["system"], r["op"], r["mode"], r["direction"]) for r in rows}
+    assert {("selected_attention", "fwdbwd"), ("nsa_attention", "fwdbwd")} == {
+        (r["op"], r["direction"]) for r in rows if r.get("deterministic") is False}
     for row in rows:
         assert ROW_KEYS <= set(row)
         assert row["system"] in {"fsa_ops", "fla", "flex", "sdpa"}

@@ -112,7 +112,7 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
     upstream gradient times do_scale), against the oracle's backward: {name: [(grad, ref), ...]}. The
     selected backward also runs with one tile per piece and in three token chunks, so blocks
     picked by several tiles take the piece-reduction path and dK/dV sum over token chunks
-    even at small T, and the compressed backward with its dK/dV
+    even at small T, and with deterministic=False (float32 atomics); the compressed backward with its dK/dV
     query range split in three (float32 partials), which long sequences use."""
     t, indices = problem_inputs(p, device, edit)
     ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
@@ -137,6 +137,9 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
             chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1,
                                                   chunk_tokens=three_chunks(inputs[0]))
             results[name + " (piece per tile, token chunks)"] = list(zip(chunked, refs))
+            poison_allocator(device)
+            atomic = fsa.selected_attention_backward(do, *inputs, o, lse, *args, False, False)
+            results[name + " (deterministic=False)"] = list(zip(atomic, refs))
         if name == "compressed_attention" and p.dtype != torch.float64:
             poison_allocator(device)
             split = range_attention_backward(

@@ -33,7 +33,8 @@ def signature(kernel, constexprs, dtype):
     for name in kernel.arg_names:
         if name in constexprs:
             sig[name] = "constexpr"
-        elif name in FLOAT_POINTERS or name in FLOAT_OUTPUTS.get(kernel.__name__, ()):
+        elif (name in FLOAT_POINTERS or name in FLOAT_OUTPUTS.get(kernel.__name__, ())
+              or (name == "DQ_PART" and constexprs.get("ATOMIC"))):   # float32 accumulator
             sig[name] = "*fp32"
         elif name in INT_POINTERS or name in INT_OUTPUTS.get(kernel.__name__, ()):
             sig[name] = "*i32"
@@ -59,7 +60,8 @@ CASES = [
     for kernel in (_range_attention_bwd_dkdv, _range_attention_bwd_dq)
     for mode, g, d, bn in ((0, 1, 128, 64), (1, 5, 256, 32))
 ] + [
-    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64)),
+    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64, ATOMIC=False)),
+    (_selected_bwd_chunks, row_tiled(4, 128, BLOCK_N=64, ATOMIC=True)),     # deterministic=False
 ] + [
     (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, UNROLL=4)),
     (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128, FIRST=False, LAST=True)),

@@ -2,15 +2,17 @@
 
 import itertools
 
+import pytest
 import torch
 from expecttest import assert_expected_inline
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import fsa_ops  # noqa: F401  (registers torch.ops.fsa)
 from fsa_ops import reference as R
 from fsa_ops.testing import REL_TOL, rel_error, selection_gap
-from strategies import op_calls, problems
+from strategies import Problem, op_calls, problems
 
 f64 = torch.float64
 fsa = torch.ops.fsa
@@ -26,11 +28,11 @@ def test_op_schemas():
     assert_expected_inline(schemas, """\
 fsa::compressed_attention(Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale, bool check_values=True) -> (Tensor, Tensor)
 fsa::select_blocks(Tensor q, Tensor k_cmp, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, SymInt select_block_size, SymInt num_selected_blocks, SymInt num_init_blocks, SymInt num_local_blocks, float scale, bool check_values=True) -> Tensor
-fsa::selected_attention(Tensor q, Tensor k, Tensor v, Tensor indices, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True) -> (Tensor, Tensor)
+fsa::selected_attention(Tensor q, Tensor k, Tensor v, Tensor indices, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True, bool deterministic=True) -> (Tensor, Tensor)
 fsa::window_attention(Tensor q, Tensor k, Tensor v, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale, bool check_values=True) -> (Tensor, Tensor)
 fsa::gated_combine(Tensor o_cmp, Tensor o_slc, Tensor o_swa, Tensor g_cmp, Tensor g_slc, Tensor g_swa) -> Tensor
 fsa::compressed_attention_backward(Tensor do, Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale, bool check_values=True) -> (Tensor, Tensor, Tensor)
-fsa::selected_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor indices, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True) -> (Tensor, Tensor, Tensor)
+fsa::selected_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor indices, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True, bool deterministic=True) -> (Tensor, Tensor, Tensor)
 fsa::window_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale, bool check_values=True) -> (Tensor, Tensor, Tensor)
 fsa::gated_combine_backward(Tensor do, Tensor o_cmp, Tensor o_slc, Tensor o_swa, Tensor g_cmp, Tensor g_slc, Tensor g_swa) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)""")
 
@@ -40,6 +42,46 @@ def test_opcheck_every_op(p):
     t = p.tensors(requires_grad=True)
     for name, args in op_calls(p, t, p.random_indices()):
         torch.library.opcheck(getattr(fsa, name).default, args)
+
+
+@settings(max_examples=4)
+@given(problems(max_len=96, head_dims=(16, 32), dtypes=[torch.float32]))
+def test_opcheck_selected_nondeterministic(p):
+    """The selected ops with deterministic=False: schema, fake impl, autograd."""
+    t = p.tensors(requires_grad=True)
+    for name, args in op_calls(p, t, p.random_indices()):
+        if name.startswith("selected_attention"):
+            torch.library.opcheck(getattr(fsa, name).default, (*args, True, False))
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_deterministic_flag_reaches_the_selected_backward(deterministic):
+    """nsa_attention(deterministic=...) -> selected_attention -> its autograd ->
+    selected_attention_backward, recorded at the dispatcher; the other backward ops take no
+    such flag."""
+    p = Problem(batch=2, q_lens=[70, 70], k_lens=[70, 70], packed=False, num_kv_heads=2, group=3,
+                head_dim=16, compress_block_size=32, compress_stride=16, select_block_size=16,
+                num_selected_blocks=3, num_init_blocks=1, num_local_blocks=1, window_size=20,
+                dtype=torch.float32, seed=5)
+    t = p.tensors(requires_grad=True)
+    names = ("q", "k", "v", "k_cmp", "v_cmp", "g_cmp", "g_slc", "g_swa")
+    calls = {}
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            calls[func.name()] = func._schema, args, kwargs or {}
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        out = fsa_ops.nsa_attention(*(t[n] for n in names), **p.block_kwargs(),
+                                    deterministic=deterministic)
+        out.sum().backward()
+    for op in ("fsa::selected_attention", "fsa::selected_attention_backward"):
+        schema, args, kwargs = calls[op]
+        bound = dict(zip((a.name for a in schema.arguments), args), **kwargs)
+        assert bound.get("deterministic", True) is deterministic, (op, bound)
+        assert bound.get("check_values", True) is False, op
+    assert "fsa::window_attention_backward" in calls
 
 
 # ----------------------------------------------------------------------------- gradients

@@ -70,7 +70,7 @@ def _window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, c
 
 
 def _selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale,
-                        check_values=True):
+                        check_values=True, deterministic=True):
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, check_values=check_values)
     if q.dtype == torch.float64:
@@ -135,7 +135,7 @@ def _window_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, 
 
 
 def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
-                                 select_block_size, scale, check_values=True):
+                                 select_block_size, scale, check_values=True, deterministic=True):
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op, check_values=check_values)
@@ -145,7 +145,7 @@ def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_
                                                      cu_seqlens_k, select_block_size, scale)
     return selected_attention.selected_attention_backward(
         *_dense(do, q, k, v, indices, o, lse), cu_seqlens_q, cu_seqlens_k, select_block_size,
-        scale)
+        scale, deterministic=deterministic)
 
 
 def _gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):

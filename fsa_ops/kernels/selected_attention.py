@@ -26,6 +26,10 @@ Backward, same order and no atomics (bitwise reproducible), once per token chunk
 6. `_selected_bwd_dkdv`: per block, sums its pieces in order and adds the result to the
    float32 sums of the chunks before; the last chunk writes dK/dV. Blocks nobody picked get
    zeros.
+
+`deterministic=False` (opt-in): step 4 alone, over one chunk of all tokens, adding dQ and
+each piece's dK/dV into float32 accumulators with atomics. It needs no partials, sums or
+chunks (workspace: float32 copies of dQ, dK, dV), at the price of bitwise reproducibility.
 """
 
 from __future__ import annotations
@@ -476,11 +480,15 @@ def _selected_bwd_chunks(
     per_chunk, num_selected, select_block_size, piece_entries, scale, scale_log2,
     G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    ATOMIC: tl.constexpr,
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. Q, DO [B, Tq, Hq, D]; LSE,
     DELTA [B, Tq, Hq] float32 (LSE natural log, of the whole selected branch); DQ_PART
     [BH, C * n, G, D] (q dtype, entry e at e - entry_base); DK_PART, DV_PART
-    [BH, per_chunk, BLOCK_N, D] float32 (the chunk's pieces in order)."""
+    [BH, per_chunk, BLOCK_N, D] float32 (the chunk's pieces in order).
+    ATOMIC (deterministic=False, one chunk): DQ_PART is a float32 [B, Tq, Hq, D] and DK_PART,
+    DV_PART float32 [B, Tk, Hkv, D] accumulators, laid out like Q and K; every program adds its
+    share with float32 atomics, in no fixed order."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
@@ -502,7 +510,7 @@ def _selected_bwd_chunks(
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
                                                       num_selected, G, GP, BLOCK_M)
             pos = k_len - q_len + (token - q_start)
-            q, do, lse2, delta, _, row_mask = load_backward_rows(
+            q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
                 Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
                 stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
             visible = row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None])
@@ -510,15 +518,25 @@ def _selected_bwd_chunks(
             dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
             dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
             dq = dot(ds.to(k.dtype), k, UPCAST, IEEE) * scale
-            part = (bh * part_entries + entry - entry_base) * G + member
-            tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
-                     dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
+            if ATOMIC:
+                tl.atomic_add(DQ_PART + row_offsets, dq, mask=row_mask, sem="relaxed")
+            else:
+                part = (bh * part_entries + entry - entry_base) * G + member
+                tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
+                         dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
 
-        c = tl.arange(0, BLOCK_N)
-        piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
-        piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
-        tl.store(DK_PART + piece_offsets, dk * scale, mask=piece_mask)
-        tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
+        if ATOMIC:
+            kv_offsets = (batch * stride_kb + (k_start + rel)[:, None] * stride_kt
+                          + kv_head * stride_kh + d[None, :])
+            kv_mask = key_ok[:, None] & d_ok[None, :]
+            tl.atomic_add(DK_PART + kv_offsets, dk * scale, mask=kv_mask, sem="relaxed")
+            tl.atomic_add(DV_PART + kv_offsets, dv, mask=kv_mask, sem="relaxed")
+        else:
+            c = tl.arange(0, BLOCK_N)
+            piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
+            piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
+            tl.store(DK_PART + piece_offsets, dk * scale, mask=piece_mask)
+            tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
 
 
 @triton.jit
@@ -609,7 +627,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                 num_warps: int = 0, chunk_entries: int = 1024,
                                 chunk_tokens: int = 0, workspace_bytes: int = 0,
                                 num_stages: int = 1, max_registers: int = 0,
-                                reduce_tokens: int = 16):
+                                reduce_tokens: int = 16, deterministic: bool = True):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
@@ -621,12 +639,21 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
     float32 dK/dV sums (2 * B * Tk * Hkv * D).
+
+    `deterministic=False`: one pass over all tokens that adds dQ, dK and dV into float32
+    accumulators with atomics, so the gradients' last bits vary from run to run. No partials,
+    no token chunks, no reductions; workspace: the three float32 accumulators (none for
+    float32 inputs), and the chunking knobs do not apply.
     """
     batch, num_queries, num_heads, head_dim = q.shape
     seqlen_k, num_kv_heads, n = k.shape[1], k.shape[2], indices.shape[3]
+    if q.numel() == 0 or k.numel() == 0:
+        return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+    if not deterministic:
+        return _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
+                                         select_block_size, scale, rows, num_warps, chunk_entries,
+                                         num_stages, max_registers)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-    if dq.numel() == 0 or dk.numel() == 0:
-        return dq.zero_(), dk.zero_(), dv.zero_()
     # Rows per tile: 64 with 4 warps, or 32 with 8 warps past D = 128 (q, dO, K, V tiles and
     # two float32 accumulators must fit the SM). H100 sweep: benchmarks/results/.../tuning/.
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
@@ -672,7 +699,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             scale, scale * LOG2E,
             G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-            **dot_modes(q.dtype), num_warps=num_warps, num_stages=num_stages,
+            **dot_modes(q.dtype), ATOMIC=False, num_warps=num_warps, num_stages=num_stages,
             **register_cap(max_registers),
         )
         _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_tokens) * group, bh)](
@@ -691,3 +718,38 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             FIRST=chunk == 0, LAST=chunk == index.num_chunks - 1, num_warps=4,
         )
     return dq, dk, dv
+
+
+def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
+                              select_block_size, scale, rows, num_warps, chunk_entries,
+                              num_stages, max_registers):
+    """selected_attention_backward(deterministic=False): the piece kernel over one token chunk
+    (all tokens), adding into float32 accumulators shaped like q, k, v."""
+    head_dim = q.shape[3]
+    group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
+        q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
+        rows or (64 if head_dim <= 128 else 32), max(1, q.shape[1]), 0)
+    piece_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
+    work = work_list(index, piece_entries)
+    bh, num_entries = index.order.shape
+    accumulators = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (q, k, v)]
+    sel = index.selection
+    _selected_bwd_chunks[(work.per_chunk, bh)](
+        q, k, v, do, lse, row_dot(do, o), *accumulators,
+        sel, index.order, index.group_end, work.group, work.first, work.chunk_start,
+        row_seq, cu_q, cu_k,
+        q.stride(0), q.stride(1), q.stride(2),
+        k.stride(0), k.stride(1), k.stride(2),
+        lse.stride(0), lse.stride(1),
+        sel.stride(0), sel.stride(1), sel.stride(2),
+        k.shape[2], num_entries, index.group_end.shape[1], work.group.shape[1], 1, 0,
+        0, 0, work.per_chunk, indices.shape[3], select_block_size, piece_entries,
+        scale, scale * LOG2E,
+        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+        BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+        **dot_modes(q.dtype), ATOMIC=True,
+        num_warps=num_warps or (4 if head_dim <= 128 else 8), num_stages=num_stages,
+        **register_cap(max_registers),
+    )
+    # One float32 accumulator at a time becomes its gradient (peak: the three + one gradient).
+    return tuple(accumulators.pop(0).to(x.dtype) for x in (q, k, v))
