@@ -16,12 +16,13 @@
 #                                            # one timing process, nothing beside it
 #   bash benchmarks/gpu_session.sh explore   # selected fwd / fwd+bwd and layer kernel profiles, then the
 #                                            # selected and select_blocks sweeps, one process at a time
-#   [WHAT="selected range"] bash benchmarks/gpu_session.sh compare   # sweeps of this tree beside
+#   [WHAT="selected range"] [TESTS=1] bash benchmarks/gpu_session.sh compare   # sweeps of this tree beside
 #                                            # the defaults of baseline.tar (`git archive HEAD -o
 #                                            # baseline.tar`, ignored by git: carry it), one timing
 #                                            # process at a time
 #   bash benchmarks/gpu_session.sh atomic    # deterministic=False: selected backward sweep, layer
 #                                            # memory both ways, kernel tests of the atomic path
+#   bash benchmarks/gpu_session.sh suite     # GPU correctness suites in four processes, main job
 #   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
 #                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
@@ -40,21 +41,27 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu 
 python3 -c "import torch, triton; print('torch', torch.__version__, '| triton', triton.__version__, '|', torch.cuda.get_device_name())" | tee -a "$OUT/gpu.txt"
 what=${1:-tests}
 budget=${BUDGET:-540}
+# kernel_suites SECONDS SELECTION...: tests/test_kernels.py in parallel processes, one per -k
+# selection, each under `timeout SECONDS` (ci profile); then their tails and per-test lines.
+kernel_suites() {
+  local left=$1 i=0 sel
+  shift
+  for sel in "$@"; do
+    i=$((i + 1))
+    HYPOTHESIS_PROFILE=ci timeout "$left" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
+      -k "$sel" > "$OUT/pytest_kernels_$i.log" 2>&1 &
+  done
+  wait
+  for f in "$OUT"/pytest_kernels_*.log; do echo "== $f"; tail -n 2 "$f"; done
+  grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
+}
 if [ "$what" = kernels ]; then
   # Compiling the kernels' many specializations is CPU-bound and dominates a fresh machine:
   # four pytest processes share the Triton cache and the 16 cores; the main job runs alongside.
-  i=0
-  for sel in "test_backward_kernels_match_oracle" \
-             "test_backward_kernels_long_sequences or packed_long or deterministic or registered or block_index" \
-             "test_forward_kernels_match_oracle or select_blocks_geometries" "test_forward_kernels_long_sequences"; do
-    i=$((i + 1))
-    HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
-      -k "$sel" > "$OUT/pytest_kernels_$i.log" 2>&1 &
-  done
   # (the main job, ~45 GB, runs in `bench`: beside four suites it ran the GPU out of memory)
-  wait
-  tail -n 4 "$OUT"/pytest_kernels_*.log
-  grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
+  kernel_suites "$budget" "test_backward_kernels_match_oracle" \
+    "test_backward_kernels_long_sequences or packed_long or deterministic or registered or block_index" \
+    "test_forward_kernels_match_oracle or select_blocks_geometries" "test_forward_kernels_long_sequences"
 fi
 if [ "$what" = tune ]; then
   # Timings come from one process at a time; the kernel suite (small shapes) runs beside it.
@@ -63,7 +70,7 @@ if [ "$what" = tune ]; then
   HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \
     -k "backward_kernels_match_oracle or backward_kernels_long" > "$OUT/pytest_kernels_backward.log" 2>&1 &
   ( timeout 150 python3 benchmarks/sweep_select_blocks.py > "$OUT/sweep_select_blocks.log" 2>&1
-    timeout 270 python3 benchmarks/sweep_backward.py --groups 4 1 16 > "$OUT/sweep_backward.log" 2>&1
+    timeout 270 python3 benchmarks/sweep_range.py --backward --groups 4 1 16 > "$OUT/sweep_range_backward.log" 2>&1
     timeout 100 python3 benchmarks/sweep_selected.py --backward > "$OUT/sweep_selected_backward.log" 2>&1 ) &
   wait
   for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 3 "$f"; done
@@ -92,9 +99,18 @@ if [ "$what" = compare ]; then
   # WHAT: which sweeps, "selected" (forward and backward) and/or "range" (range backward)
   for sweep in ${WHAT:-selected range}; do
     if [ "$sweep" = range ]; then
-      in_base timeout 100 python3 benchmarks/sweep_backward.py --variants 1 > "$OUT/base_sweep_backward.log" 2>&1
-      timeout 230 python3 benchmarks/sweep_backward.py --groups 4 16 > "$OUT/sweep_backward.log" 2>&1
-      timeout 40 python3 benchmarks/sweep_backward.py --groups 1 --variants 1 >> "$OUT/sweep_backward.log" 2>&1
+      # Compile first, in parallel processes (Triton's cache is shared), then time one at a time.
+      for flag in "" --backward; do
+        in_base timeout 200 python3 benchmarks/sweep_range.py $flag --variants 1 --warm > /dev/null 2>&1 &
+        for i in 0 1 2 3; do
+          timeout 200 python3 benchmarks/sweep_range.py $flag --warm --shard $i/4 > /dev/null 2>&1 &
+        done
+      done
+      wait
+      for flag in "" --backward; do
+        in_base timeout 60 python3 benchmarks/sweep_range.py $flag --variants 1 >> "$OUT/base_sweep_range.log" 2>&1
+        timeout 150 python3 benchmarks/sweep_range.py $flag >> "$OUT/sweep_range.log" 2>&1
+      done
     else
       in_base timeout 60 python3 benchmarks/sweep_selected.py --variants 1 > "$OUT/base_sweep_selected.log" 2>&1
       timeout 120 python3 benchmarks/sweep_selected.py > "$OUT/sweep_selected.log" 2>&1
@@ -103,6 +119,12 @@ if [ "$what" = compare ]; then
     fi
   done
   tail -n 50 "$OUT"/base_sweep_*.log "$OUT"/sweep_*.log
+  if [ -n "${TESTS:-}" ]; then
+    # The rest of the call: the kernel suite on this tree, in four processes.
+    kernel_suites $((budget - SECONDS - 15)) "small_tiles or packed_long or deterministic or registered" \
+      "test_forward_kernels_long_sequences" "test_backward_kernels_long_sequences" \
+      "match_oracle or select_blocks_geometries"
+  fi
 fi
 if [ "$what" = atomic ]; then
   # deterministic=False: the selected backward beside the default, the layer's memory both
@@ -111,17 +133,8 @@ if [ "$what" = atomic ]; then
   timeout 150 python3 benchmarks/sweep_selected.py --backward --variants 2 > "$OUT/sweep_selected_backward.log" 2>&1
   timeout 150 python3 benchmarks/memory_layer.py --groups 4 16 --nondeterministic > "$OUT/memory_layer.log" 2>&1
   cat "$OUT/sweep_selected_backward.log" "$OUT/memory_layer.log"
-  left=$((budget - SECONDS - 20))
-  i=0
-  for sel in "backward_kernels_long or packed_long" "deterministic or registered or block_index" \
-             "test_backward_kernels_match_oracle"; do
-    i=$((i + 1))
-    HYPOTHESIS_PROFILE=ci timeout "$left" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
-      -k "$sel" > "$OUT/pytest_kernels_$i.log" 2>&1 &
-  done
-  wait
-  for f in "$OUT"/pytest_kernels_*.log; do echo "== $f"; tail -n 2 "$f"; done
-  grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_kernels_*.log | sed 's/^tests.test_kernels.py:://' | cut -c1-110
+  kernel_suites $((budget - SECONDS - 20)) "backward_kernels_long or packed_long" \
+    "deterministic or registered or block_index" "test_backward_kernels_match_oracle"
 fi
 if [ "$what" = profile ]; then
   timeout "$budget" python3 benchmarks/profile_layer.py --seqlen 65536 --groups 1 4 16 --out "$OUT" 2>&1 | tail -60
@@ -142,6 +155,23 @@ if [ "$what" = verify ]; then
   for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 3 "$f"; done
   grep -h -E "^(FAILED|ERROR)" "$OUT"/pytest_*.log | cut -c1-300
   cat "$OUT/sweep_select_blocks.log" "$OUT/profile.log"
+fi
+if [ "$what" = suite ]; then
+  # After a kernel change, correctness only (no timing): four processes over the GPU suites;
+  # the main job after the oracle suites.
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_large.py tests/test_numerics.py -v \
+    -p no:cacheprovider -m "triton or cuda" > "$OUT/pytest_large_numerics.log" 2>&1 &
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
+    -k "test_forward_kernels_long_sequences" > "$OUT/pytest_forward_long.log" 2>&1 &
+  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
+    -k "test_backward_kernels_long_sequences" > "$OUT/pytest_backward_long.log" 2>&1 &
+  ( HYPOTHESIS_PROFILE=ci timeout $((budget - 60)) python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
+      -k "match_oracle or small_tiles" > "$OUT/pytest_oracle.log" 2>&1
+    timeout 50 python3 -m fsa_ops > "$OUT/main_job.log" 2>&1 ) &
+  wait
+  for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 1 "$f"; done
+  grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_*.log | sed 's/^tests.test_[a-z_]*.py:://' | cut -c1-100
+  tail -n 4 "$OUT/main_job.log"
 fi
 if [ "$what" = reliability ]; then
   HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -q -p no:cacheprovider \

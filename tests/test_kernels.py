@@ -17,13 +17,13 @@ from fsa_ops.testing import REL_TOL, attention_gradient_floors, rel_error, selec
 from strategies import Problem, problems
 
 try:
-    from fsa_ops.kernels.common import MODE_COMPRESSED
-    from fsa_ops.kernels.range_attention import range_attention_backward
+    from fsa_ops.kernels.common import MODE_COMPRESSED, MODE_WINDOW
+    from fsa_ops.kernels.range_attention import range_attention_backward, range_attention_forward
     from fsa_ops.kernels.selected_attention import (selected_attention_backward,
                                                     selected_attention_forward)
 except ImportError:          # no Triton: the module's tests are skipped anyway
     selected_attention_backward = selected_attention_forward = None
-    range_attention_backward = MODE_COMPRESSED = None
+    range_attention_backward = range_attention_forward = MODE_COMPRESSED = MODE_WINDOW = None
 
 pytestmark = pytest.mark.triton
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -255,6 +255,49 @@ LONG_CASES += [(16384, g, torch.bfloat16) for g in (1, 3, 4, 16)]
 BACKWARD_LONG_CASES = [(t, g, dt) for t in (1000, 4099) for g in (1, 4, 16)
                        for dt in (torch.bfloat16, torch.float16, torch.float32)]
 BACKWARD_LONG_CASES += [(16384, 4, torch.bfloat16)]
+
+
+@pytest.mark.parametrize("packed,dtype", [(False, torch.float32), (True, torch.bfloat16)])
+def test_range_kernels_small_tiles(packed, dtype):
+    """Compressed and window attention, forward and backward, with 16-key steps and 4-token
+    tiles against the float64 oracle. At these lengths each tile loop runs all three of its
+    parts (masked start, unmasked middle, masked end; range_attention's docstring), which the
+    default tiles reach only at long lengths; queries sit behind keys, G = 3 pads the tile."""
+    k_lens, q_lens = ([190, 7, 0, 121], [150, 7, 0, 121]) if packed else ([200] * 2, [170] * 2)
+    p = Problem(batch=1 if packed else 2, q_lens=q_lens, k_lens=k_lens, packed=packed,
+                num_kv_heads=2, group=3, head_dim=16, compress_block_size=16, compress_stride=8,
+                select_block_size=16, num_selected_blocks=4, num_init_blocks=1,
+                num_local_blocks=1, window_size=40, dtype=dtype, seed=13)
+    t = p.tensors(device=DEVICE)
+    ref_t = {k: v.double() for k, v in t.items()}
+    cu_q, cu_k = p.cu_seqlens(DEVICE)
+    gen = torch.Generator().manual_seed(14)
+    small = dict(rows=16, block_n=16)
+    small_backward = dict(dkdv_rows=16, dkdv_block_n=16, dq_rows=16, dq_block_n=16)
+    for name, keys, mode_args, splits in (
+            ("compressed_attention", ("k_cmp", "v_cmp"),
+             (MODE_COMPRESSED, 0, p.compress_block_size, p.compress_stride), 2),
+            ("window_attention", ("k", "v"), (MODE_WINDOW, p.window_size, 1, 1), 1)):
+        inputs = (t["q"], t[keys[0]], t[keys[1]])
+        ref_inputs = (ref_t["q"], ref_t[keys[0]], ref_t[keys[1]])
+        ref_args = ((cu_q, cu_k, p.seqlen_k, p.compress_block_size, p.compress_stride, p.scale)
+                    if mode_args[0] == MODE_COMPRESSED else (cu_q, cu_k, p.window_size, p.scale))
+        call = (cu_q, cu_k, p.seqlen_k, *mode_args, p.scale)
+        poison_allocator(DEVICE)
+        o, lse = range_attention_forward(*inputs, *call, **small)
+        o_ref, lse_ref = getattr(R, name)(*ref_inputs, *ref_args)
+        assert rel_error(o, o_ref) <= REL_TOL[dtype], (name, rel_error(o, o_ref))
+        assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref.cpu())), name
+        do = torch.randn(o.shape, generator=gen).to(DEVICE, dtype)
+        poison_allocator(DEVICE)
+        grads = range_attention_backward(do, *inputs, o, lse, *call, query_splits=splits,
+                                         **small_backward)
+        refs = getattr(R, name + "_backward")(do.double(), *ref_inputs, *ref_args)
+        floors = attention_gradient_floors(getattr(R, name), getattr(R, name + "_backward"),
+                                           ref_inputs, ref_args, do.double(), p.scale)
+        for which, grad, ref, floor in zip(("dq", "dk", "dv"), grads, refs, floors):
+            err = rel_error(grad, ref, floor)
+            assert err <= REL_TOL[dtype], (name, which, err)
 
 
 @pytest.mark.cuda
