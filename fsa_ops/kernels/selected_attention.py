@@ -688,12 +688,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
         token_stop = min(num_queries, token_base + chunk_tokens)
         _selected_bwd_chunks[(work.per_chunk, bh)](
             q, k, v, do, lse, delta, dq_part, dk_part, dv_part,
-            sel, index.order, index.group_end, work.group, work.first, work.chunk_start,
-            row_seq, cu_q, cu_k,
-            q.stride(0), q.stride(1), q.stride(2),
-            k.stride(0), k.stride(1), k.stride(2),
-            lse.stride(0), lse.stride(1),
-            sel.stride(0), sel.stride(1), sel.stride(2),
+            *_piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse),
             num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
             token_base * n, part_entries, work.per_chunk, n, select_block_size, piece_entries,
             scale, scale * LOG2E,
@@ -720,6 +715,16 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     return dq, dk, dv
 
 
+def _piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse) -> tuple:
+    """The arguments of _selected_bwd_chunks from SELECTION to stride_sh: the block index, the
+    work list, the sequence tables and the strides (q and k contiguous)."""
+    sel = index.selection
+    return (sel, index.order, index.group_end, work.group, work.first, work.chunk_start,
+            row_seq, cu_q, cu_k, q.stride(0), q.stride(1), q.stride(2),
+            k.stride(0), k.stride(1), k.stride(2), lse.stride(0), lse.stride(1),
+            sel.stride(0), sel.stride(1), sel.stride(2))
+
+
 def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                               select_block_size, scale, rows, num_warps, chunk_entries,
                               num_stages, max_registers):
@@ -733,15 +738,9 @@ def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seq
     work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
     accumulators = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (q, k, v)]
-    sel = index.selection
     _selected_bwd_chunks[(work.per_chunk, bh)](
         q, k, v, do, lse, row_dot(do, o), *accumulators,
-        sel, index.order, index.group_end, work.group, work.first, work.chunk_start,
-        row_seq, cu_q, cu_k,
-        q.stride(0), q.stride(1), q.stride(2),
-        k.stride(0), k.stride(1), k.stride(2),
-        lse.stride(0), lse.stride(1),
-        sel.stride(0), sel.stride(1), sel.stride(2),
+        *_piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse),
         k.shape[2], num_entries, index.group_end.shape[1], work.group.shape[1], 1, 0,
         0, 0, work.per_chunk, indices.shape[3], select_block_size, piece_entries,
         scale, scale * LOG2E,
