@@ -90,8 +90,20 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
-@pytest.mark.parametrize("kernel,constexprs", CASES, ids=lambda x: getattr(x, "__name__", ""))
+RANGE_KERNELS = (_range_attention_fwd, _range_attention_bwd_dkdv, _range_attention_bwd_dq)
+
+
+def compile_cases():
+    """Every case in bf16 and fp32, except the range kernels at D = 256 in fp32: their IEEE
+    float32 dots, in three copies of the tile loop, take ~100 s each to compile on a CI core.
+    bf16 compiles the same code, and the GPU suite runs float32 at D = 256."""
+    for kernel, constexprs in CASES:
+        for dtype in ("bf16", "fp32"):
+            if not (dtype == "fp32" and kernel in RANGE_KERNELS and constexprs["HEAD_DIM"] > 128):
+                yield pytest.param(kernel, constexprs, dtype, id=f"{kernel.__name__}-{dtype}")
+
+
+@pytest.mark.parametrize("kernel,constexprs,dtype", list(compile_cases()))
 def test_kernel_compiles_for_sm90(kernel, constexprs, dtype):
     if "IEEE" in constexprs:
         constexprs = {**constexprs, "IEEE": dtype == "fp32"}
