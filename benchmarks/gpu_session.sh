@@ -22,7 +22,7 @@
 #                                            # process at a time
 #   bash benchmarks/gpu_session.sh atomic    # deterministic=False: selected backward sweep, layer
 #                                            # memory both ways, kernel tests of the atomic path
-#   bash benchmarks/gpu_session.sh suite     # GPU correctness suites in four processes, main job
+#   bash benchmarks/gpu_session.sh suite     # GPU correctness suites in four processes, then the main job
 #   bash benchmarks/gpu_session.sh verify    # long/numerics/large kernel tests + select_blocks
 #                                            # sweep + layer profile
 #   SEQLENS="8192 16384" [BENCH_GROUPS="16"] bash benchmarks/gpu_session.sh full   # full preset, in parts
@@ -159,18 +159,13 @@ fi
 if [ "$what" = suite ]; then
   # After a kernel change, correctness only (no timing): four processes over the GPU suites;
   # the main job after the oracle suites.
-  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_large.py tests/test_numerics.py -v \
-    -p no:cacheprovider -m "triton or cuda" > "$OUT/pytest_large_numerics.log" 2>&1 &
-  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
-    -k "test_forward_kernels_long_sequences" > "$OUT/pytest_forward_long.log" 2>&1 &
-  HYPOTHESIS_PROFILE=ci timeout "$budget" python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
-    -k "test_backward_kernels_long_sequences" > "$OUT/pytest_backward_long.log" 2>&1 &
-  ( HYPOTHESIS_PROFILE=ci timeout $((budget - 60)) python3 -m pytest tests/test_kernels.py -v -p no:cacheprovider \
-      -k "match_oracle or small_tiles" > "$OUT/pytest_oracle.log" 2>&1
+  ( HYPOTHESIS_PROFILE=ci timeout $((budget - 60)) python3 -m pytest tests/test_large.py tests/test_numerics.py \
+      -v -p no:cacheprovider -m "triton or cuda" > "$OUT/pytest_large_numerics.log" 2>&1
     timeout 50 python3 -m fsa_ops > "$OUT/main_job.log" 2>&1 ) &
-  wait
-  for f in "$OUT"/pytest_*.log; do echo "== $f"; tail -n 1 "$f"; done
-  grep -h -E "PASSED|FAILED|ERROR" "$OUT"/pytest_*.log | sed 's/^tests.test_[a-z_]*.py:://' | cut -c1-100
+  kernel_suites "$budget" "test_forward_kernels_long_sequences" "test_backward_kernels_long_sequences" \
+    "match_oracle or small_tiles"          # (its wait covers the process above too)
+  echo "== $OUT/pytest_large_numerics.log"; tail -n 1 "$OUT/pytest_large_numerics.log"
+  grep -E "FAILED|ERROR" "$OUT/pytest_large_numerics.log" | cut -c1-100
   tail -n 4 "$OUT/main_job.log"
 fi
 if [ "$what" = reliability ]; then

@@ -295,9 +295,7 @@ def test_range_kernels_small_tiles(packed, dtype):
         refs = getattr(R, name + "_backward")(do.double(), *ref_inputs, *ref_args)
         floors = attention_gradient_floors(getattr(R, name), getattr(R, name + "_backward"),
                                            ref_inputs, ref_args, do.double(), p.scale)
-        for which, grad, ref, floor in zip(("dq", "dk", "dv"), grads, refs, floors):
-            err = rel_error(grad, ref, floor)
-            assert err <= REL_TOL[dtype], (name, which, err)
+        check_backward(p, {name: list(zip(grads, zip(refs, floors)))})
 
 
 @pytest.mark.cuda
