@@ -27,17 +27,17 @@ import fsa_ops  # noqa: E402,F401
 from benchmarks.sweep_select_blocks import select_blocks_call  # noqa: E402
 
 SOURCE = (ROOT / "fsa_ops/kernels/select_blocks.py").read_text()
-ROUNDS = SOURCE[SOURCE.index("            rounds = tl.max("):SOURCE.index("    chosen = tl.where(")]
-NO_TOPN = ("            best_s = tl.maximum(best_s, tl.max(chunk_s, 1)[:, None])\n"
-           "            best_j = tl.maximum(best_j, tl.max(tl.where(chunk_s > 0, j[None, :], 0), 1)[:, None])\n\n")
-SPLIT = "            score = split_dot(p, weight, SPLIT_UPCAST)"
-ONE = "            score = tl.dot(p.to(tl.bfloat16), weight.to(tl.bfloat16))"
+ROUNDS = SOURCE[SOURCE.index("    rounds = tl.max("):SOURCE.index("    return best_s, best_j\n")]
+NO_TOPN = ("    best_s = tl.maximum(best_s, tl.max(chunk_s, 1)[:, None])\n"
+           "    best_j = tl.maximum(best_j, tl.max(tl.where(chunk_s > 0, j0 + b[None, :], 0), 1)[:, None])\n")
+SPLIT = "    score = split_dot(p, weight, SPLIT_UPCAST)"
+ONE = "    score = tl.dot(p.to(tl.bfloat16), weight.to(tl.bfloat16))"
 # Sum the G heads' probabilities first, then weigh [BLOCK_T, KEYS] instead of [rows, KEYS]:
 # by a broadcast product in float32 (exact), or by split_dot (needs BLOCK_T >= 16).
-HEADS = SOURCE[SOURCE.index(SPLIT):SOURCE.index("            j = j0 + b")]
-SUM_FIRST = "            p = tl.sum(tl.reshape(p, [BLOCK_T, GP, KEYS]), 1)\n"
-BCAST = SUM_FIRST + "            score = tl.sum(p[:, :, None] * weight[None, :, :], 1)\n"
-SUM_SPLIT = SUM_FIRST + "            score = split_dot(p, weight, SPLIT_UPCAST)\n"
+HEADS = SOURCE[SOURCE.index(SPLIT):SOURCE.index("\n\n\n@triton.jit\ndef _absorb(")]
+SUM_FIRST = "    p = tl.sum(tl.reshape(p, [BLOCK_T, GP, KEYS]), 1)\n"
+BCAST = SUM_FIRST + "    return tl.sum(p[:, :, None] * weight[None, :, :], 1)"
+SUM_SPLIT = SUM_FIRST + "    return split_dot(p, weight, SPLIT_UPCAST)"
 EDITS = {"shipped": [], "no_topn": [(ROUNDS, NO_TOPN)], "one_product": [(SPLIT, ONE)],
          "both": [(ROUNDS, NO_TOPN), (SPLIT, ONE)], "headsum_bcast": [(HEADS, BCAST)],
          "headsum_split": [(HEADS, SUM_SPLIT)]}

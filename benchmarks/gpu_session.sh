@@ -16,7 +16,7 @@
 #                                            # one timing process, nothing beside it
 #   bash benchmarks/gpu_session.sh explore   # selected fwd / fwd+bwd and layer kernel profiles, then the
 #                                            # selected and select_blocks sweeps, one process at a time
-#   [WHAT="selected range"] [TESTS=1] bash benchmarks/gpu_session.sh compare   # sweeps of this tree beside
+#   [WHAT="selected range blocks"] [TESTS=1] bash benchmarks/gpu_session.sh compare   # sweeps of this tree beside
 #                                            # the defaults of baseline.tar (`git archive HEAD -o
 #                                            # baseline.tar`, ignored by git: carry it), one timing
 #                                            # process at a time
@@ -96,9 +96,21 @@ if [ "$what" = compare ]; then
   base=/tmp/fsa_base
   mkdir -p "$base" && tar -xf "${BASE_TAR:-baseline.tar}" -C "$base" && cp benchmarks/sweep_*.py "$base/benchmarks/"
   in_base() { (cd "$base" && PYTHONPATH=/tmp/site "$@"); }
-  # WHAT: which sweeps, "selected" (forward and backward) and/or "range" (range backward)
+  # WHAT: which sweeps, "selected" (forward and backward), "range" (range forward and
+  # backward) and/or "blocks" (select_blocks, with its default indices checked against the
+  # baseline's on the same inputs)
   for sweep in ${WHAT:-selected range}; do
-    if [ "$sweep" = range ]; then
+    if [ "$sweep" = blocks ]; then
+      in_base timeout 200 python3 benchmarks/sweep_select_blocks.py --variants 1 --warm > /dev/null 2>&1 &
+      for i in 0 1 2 3 4 5; do
+        timeout 200 python3 benchmarks/sweep_select_blocks.py --warm --shard $i/6 > /dev/null 2>&1 &
+      done
+      wait
+      in_base timeout 60 python3 benchmarks/sweep_select_blocks.py --variants 1 --save /tmp/base_blocks.pt \
+        > "$OUT/base_sweep_select_blocks.log" 2>&1
+      timeout 150 python3 benchmarks/sweep_select_blocks.py --against /tmp/base_blocks.pt \
+        > "$OUT/sweep_select_blocks.log" 2>&1
+    elif [ "$sweep" = range ]; then
       # Compile first, in parallel processes (Triton's cache is shared), then time one at a time.
       for flag in "" --backward; do
         in_base timeout 200 python3 benchmarks/sweep_range.py $flag --variants 1 --warm > /dev/null 2>&1 &
@@ -120,10 +132,16 @@ if [ "$what" = compare ]; then
   done
   tail -n 50 "$OUT"/base_sweep_*.log "$OUT"/sweep_*.log
   if [ -n "${TESTS:-}" ]; then
-    # The rest of the call: the kernel suite on this tree, in four processes.
-    kernel_suites $((budget - SECONDS - 15)) "small_tiles or packed_long or deterministic or registered" \
+    # The rest of the call: the kernel suite on this tree in four processes, the numerics
+    # and large-tensor suites in a fifth.
+    HYPOTHESIS_PROFILE=ci timeout $((budget - SECONDS - 15)) python3 -m pytest tests/test_large.py \
+      tests/test_numerics.py -v -p no:cacheprovider -m "triton or cuda" > "$OUT/pytest_large_numerics.log" 2>&1 &
+    kernel_suites $((budget - SECONDS - 15)) \
+      "small_tiles or small_chunks or exact_ties or block_index or packed_long or deterministic or registered" \
       "test_forward_kernels_long_sequences" "test_backward_kernels_long_sequences" \
-      "match_oracle or select_blocks_geometries"
+      "match_oracle or select_blocks_geometries"       # (its wait covers the fifth too)
+    echo "== $OUT/pytest_large_numerics.log"; tail -n 1 "$OUT/pytest_large_numerics.log"
+    grep -E "FAILED|ERROR" "$OUT/pytest_large_numerics.log" | cut -c1-100
   fi
 fi
 if [ "$what" = atomic ]; then

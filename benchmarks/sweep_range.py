@@ -10,7 +10,6 @@ and effective TFLOP/s (forward FLOPs, x2.5 for the backward) per variant, and ea
 largest relative difference to the first.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import fsa_ops  # noqa: E402
 from fsa_ops.kernels.common import MODE_COMPRESSED, MODE_WINDOW  # noqa: E402
 from fsa_ops.kernels.range_attention import (range_attention_backward,  # noqa: E402
                                              range_attention_forward)
+from benchmarks.sweep_args import sweep_parser, variants_to_run  # noqa: E402
 from fsa_ops.testing import rel_error  # noqa: E402
 
 FORWARD = [
@@ -41,19 +41,10 @@ BACKWARD = [
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seqlen", type=int, default=65536)
-    parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--variants", type=int, default=None,
-                        help="run only the first N variants (1: the default alone)")
+    parser = sweep_parser()
     parser.add_argument("--modes", nargs="+", default=["compressed", "window"])
     parser.add_argument("--backward", action="store_true")
-    parser.add_argument("--warm", action="store_true",
-                        help="run each variant once, untimed: fills Triton's cache, so several "
-                             "processes can compile in parallel before one process times")
-    parser.add_argument("--shard", default="0/1", help="i/n: only the variants v with v %% n == i")
     args = parser.parse_args()
-    shard, shards = map(int, args.shard.split("/"))
     t, hkv, d = args.seqlen, 4, 128
     tc = fsa_ops.reference.num_compressed_keys(t, 32, 16)
     for g in args.groups:
@@ -73,8 +64,7 @@ def main():
             if args.backward:
                 flops *= 2.5
             base = None
-            variants = (BACKWARD if args.backward else FORWARD)[:args.variants]
-            for knobs in variants[shard::shards]:
+            for knobs in variants_to_run(BACKWARD if args.backward else FORWARD, args):
                 def fn():
                     if args.backward:
                         return range_attention_backward(do, q, k, v, o, lse, *call, **knobs)

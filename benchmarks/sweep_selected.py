@@ -2,12 +2,12 @@
 l'=64, n=16, random selection).
 
     python benchmarks/sweep_selected.py [--seqlen 65536] [--groups 1 4 16] [--backward]
+    python benchmarks/sweep_selected.py --warm --shard 0/4 [...]   # compile only, a quarter of the variants
 
 Prints ms, TFLOP/s and peak workspace per variant of the launcher's knobs; each variant is
 checked against the first one (the shipped defaults) before it is timed.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import triton.testing
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402,F401
 from benchmarks.run import random_selection  # noqa: E402
+from benchmarks.sweep_args import sweep_parser, variants_to_run  # noqa: E402
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
     selected_attention_backward, selected_attention_forward)
 from fsa_ops.testing import rel_error  # noqa: E402
@@ -41,11 +42,7 @@ BACKWARD = [
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seqlen", type=int, default=65536)
-    parser.add_argument("--groups", type=int, nargs="+", default=[1, 4, 16])
-    parser.add_argument("--variants", type=int, default=None,
-                        help="run only the first N variants (1: the default alone)")
+    parser = sweep_parser()
     parser.add_argument("--backward", action="store_true")
     args = parser.parse_args()
     t, hkv, d = args.seqlen, 4, 128
@@ -66,12 +63,14 @@ def main():
             return selected_attention_forward(q, k, v, idx, None, None, 64, scale, **knobs)
 
         base = None
-        for knobs in (BACKWARD if args.backward else FORWARD)[:args.variants]:
+        for knobs in variants_to_run(BACKWARD if args.backward else FORWARD, args):
             if knobs.get("rows", 64) < triton.next_power_of_2(g):
                 continue
             fn = lambda: run(knobs)  # noqa: E731
             try:
                 out = fn()
+                if args.warm:
+                    continue
                 base = out if base is None else base
                 err = max(rel_error(a, b) for a, b in zip(out, base))
                 del out

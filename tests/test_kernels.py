@@ -19,10 +19,11 @@ from strategies import Problem, problems
 try:
     from fsa_ops.kernels.common import MODE_COMPRESSED, MODE_WINDOW
     from fsa_ops.kernels.range_attention import range_attention_backward, range_attention_forward
+    from fsa_ops.kernels.select_blocks import select_blocks_forward
     from fsa_ops.kernels.selected_attention import (selected_attention_backward,
                                                     selected_attention_forward)
 except ImportError:          # no Triton: the module's tests are skipped anyway
-    selected_attention_backward = selected_attention_forward = None
+    selected_attention_backward = selected_attention_forward = select_blocks_forward = None
     range_attention_backward = range_attention_forward = MODE_COMPRESSED = MODE_WINDOW = None
 
 pytestmark = pytest.mark.triton
@@ -216,6 +217,70 @@ def test_select_blocks_geometries(geometry):
     indices = fsa.select_blocks(q, k_cmp, lse, *args, lp, n, init, local, 32 ** -0.5)
     keys = R.block_selection_keys(q.double(), k_cmp.double(), *args, lp, init, local, 32 ** -0.5)
     assert selection_gap(indices, keys) <= 1e-5
+
+
+# Selection with small chunks: l = 16, d = 8 (R = 2), l' = 16 (U = 2) and 16 keys a chunk give
+# 7 blocks (112 tokens) a chunk; n = 10 >= 7 takes the first chunk into the top-n directly.
+SMALL_CHUNKS = dict(keys_per_chunk=16)
+SMALL_CHUNK_GEOMETRY = (16, 8, 16, 10, 1, 1)       # l, d, l', n, init, local
+
+
+def small_chunk_inputs(packed, gen):
+    """(q [B, Tq, 3, 32], k_cmp [B, rows, 1, 32], cu_seqlens or None, seqlen_k), float32, G = 3,
+    queries behind keys; long enough that tiles past ~240 keys run masked, unmasked and masked
+    chunks."""
+    l, d = SMALL_CHUNK_GEOMETRY[:2]
+    if packed:
+        q_lens, k_lens = [300, 7, 0, 200], [340, 7, 0, 200]
+        cu_q = torch.tensor([0] + torch.tensor(q_lens).cumsum(0).tolist(), dtype=torch.int32)
+        cu_k = torch.tensor([0] + torch.tensor(k_lens).cumsum(0).tolist(), dtype=torch.int32)
+        batch, tq, rows, seqlen_k, cu = 1, sum(q_lens), sum(k_lens) // d, sum(k_lens), (cu_q, cu_k)
+    else:
+        batch, tq, seqlen_k, cu = 2, 300, 340, (None, None)
+        rows = R.num_compressed_keys(seqlen_k, l, d)
+    q = torch.randn(batch, tq, 3, 32, generator=gen)
+    k_cmp = torch.randn(batch, rows, 1, 32, generator=gen)
+    return q, k_cmp, [None if x is None else x.to(DEVICE) for x in cu], seqlen_k
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_select_blocks_small_chunks(packed):
+    """select_blocks with 7-block chunks against the float64 oracle's block
+    scores: at these lengths the chunk loop runs all three of its parts (masked start,
+    unmasked middle, masked end; select_blocks' docstring), which the default chunks reach
+    only past ~2K tokens. The selection must be optimal up to float32 rounding."""
+    l, d, lp, n, init, local = SMALL_CHUNK_GEOMETRY
+    q, k_cmp, (cu_q, cu_k), seqlen_k = small_chunk_inputs(packed, torch.Generator().manual_seed(21))
+    q, k_cmp = 2 * q.to(DEVICE), k_cmp.to(DEVICE)
+    args = (cu_q, cu_k, seqlen_k, l, d)
+    _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 32 ** -0.5)
+    poison_allocator(DEVICE)
+    indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 32 ** -0.5,
+                                    **SMALL_CHUNKS)
+    keys = R.block_selection_keys(q.double(), k_cmp.double(), *args, lp, init, local, 32 ** -0.5)
+    assert selection_gap(indices, keys) <= 1e-5
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_select_blocks_exact_ties(packed):
+    """Exactly tied block scores go to the smaller block, as in the oracle: the indices must
+    equal the oracle's. Every query and key points along one direction, a few keys with
+    +400 and the rest with -400 (exp(-800) is 0 in float64 too): each token's visible
+    +400 keys share its softmax equally and every other block scores exactly 0."""
+    l, d, lp, n, init, local = SMALL_CHUNK_GEOMETRY
+    q, k_cmp, (cu_q, cu_k), seqlen_k = small_chunk_inputs(packed, torch.Generator().manual_seed(22))
+    direction = torch.ones(32) / 32 ** 0.5
+    q = 20 * direction.expand_as(q).clone()
+    sign = torch.full(k_cmp.shape[:3], -1.0)
+    sign[:, ::23] = 1.0                 # keys 0, 23, 46, ...: about one block in six
+    k_cmp = 20 * sign[..., None] * direction
+    q, k_cmp = q.to(DEVICE), k_cmp.to(DEVICE)
+    args = (cu_q, cu_k, seqlen_k, l, d)
+    _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 1.0)
+    poison_allocator(DEVICE)
+    indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 1.0, **SMALL_CHUNKS)
+    ref = R.select_blocks(q.double(), k_cmp.double(), None, *args, lp, n, init, local, 1.0)
+    assert torch.equal(indices.cpu(), ref.cpu())
 
 
 def test_kernels_are_registered():

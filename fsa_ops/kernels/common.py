@@ -95,6 +95,29 @@ def gqa_tile(num_queries, num_kv_heads, G: tl.constexpr, GP: tl.constexpr, BLOCK
 
 
 @triton.jit
+def full_span(lo, hi, all_lo, all_hi, BLOCK):
+    """Tiles run from lo in steps of BLOCK up to hi; every row of the program sees every item of
+    [all_lo, all_hi). Returns [full_lo, full_hi): the tiles that lie inside that span, a whole
+    number of tiles from lo and inside [lo, hi) (empty when none does). Those tiles skip the
+    mask; the tiles before and after them are masked. BLOCK may be a runtime value."""
+    full_lo = tl.minimum(lo + tl.cdiv(tl.maximum(all_lo - lo, 0), BLOCK) * BLOCK, hi)
+    full_hi = full_lo + tl.maximum(tl.minimum(all_hi, hi) - full_lo, 0) // BLOCK * BLOCK
+    return full_lo, full_hi
+
+
+@triton.jit
+def sort_rows(value, col):
+    """value [T, NP] int32, col = arange(NP) -> every row sorted ascending. By rank (NP is
+    small): column c goes to the number of columns that precede it, ties by column, in one
+    [T, NP, NP] comparison; tl.sort's network is ~50x slower in the interpreter that CI runs."""
+    mine = value[:, :, None]                              # [T, c, 1]
+    other = value[:, None, :]                             # [T, 1, c']
+    earlier = col[None, None, :] < col[None, :, None]     # c' < c
+    rank = tl.sum(((other < mine) | ((other == mine) & earlier)).to(tl.int32), 2)
+    return tl.sum(tl.where(rank[:, None, :] == col[None, :, None], other, 0), 2)
+
+
+@triton.jit
 def _row_dot(A, B, OUT, num_rows, HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr,
              BLOCK_D: tl.constexpr):
     """A, B [rows, D] contiguous -> OUT [rows] float32, OUT[r] = sum_d A[r, d] * B[r, d]."""

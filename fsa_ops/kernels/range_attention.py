@@ -31,7 +31,7 @@ import triton
 import triton.language as tl
 
 from .common import (MODE_COMPRESSED, MODE_WINDOW, attention_grads, block_sizes, dot, dot_modes,
-                     gqa_tile, load_backward_rows, row_dot, sequence_tables)
+                     full_span, gqa_tile, load_backward_rows, row_dot, sequence_tables)
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -59,25 +59,14 @@ def _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries, window_size, 
 
 
 @triton.jit
-def _full_span(lo, hi, all_lo, all_hi, BLOCK: tl.constexpr):
-    """Tiles run from lo in steps of BLOCK up to hi; every row of the program sees every item of
-    [all_lo, all_hi). Returns [full_lo, full_hi): the tiles that lie inside that span, a whole
-    number of tiles from lo and inside [lo, hi) (empty when none does). Those tiles skip the
-    mask; the tiles before and after them are masked."""
-    full_lo = tl.minimum(lo + tl.cdiv(tl.maximum(all_lo - lo, 0), BLOCK) * BLOCK, hi)
-    full_hi = full_lo + tl.maximum(tl.minimum(all_hi, hi) - full_lo, 0) // BLOCK * BLOCK
-    return full_lo, full_hi
-
-
-@triton.jit
 def _query_tile_keys(first, count, row_ok, num_key_rows, BLOCK_N: tl.constexpr):
     """A query tile's key loop: [lo, hi) covers every row's visible keys, and the tiles in
-    [full_lo, full_hi) are visible to all its rows (see _full_span)."""
+    [full_lo, full_hi) are visible to all its rows (see common.full_span)."""
     lo = tl.min(tl.where(count > 0, first, num_key_rows), 0)
     hi = tl.max(tl.where(count > 0, first + count, 0), 0)
     all_lo = tl.max(tl.where(row_ok, first, 0), 0)
     all_hi = tl.min(tl.where(row_ok, first + count, num_key_rows), 0)
-    full_lo, full_hi = _full_span(lo, hi, all_lo, all_hi, BLOCK_N)
+    full_lo, full_hi = full_span(lo, hi, all_lo, all_hi, BLOCK_N)
     return lo, hi, full_lo, full_hi
 
 
@@ -244,7 +233,7 @@ def _range_attention_bwd_dkdv(
     # Tokens that see every key of the tile (none if some key is seen by nobody).
     all_lo = tl.max(tl.where(key_ok, q_start + lo - off, num_queries), 0)
     all_hi = tl.min(tl.where(key_ok, q_start + hi - off + 1, 0), 0)
-    full_lo, full_hi = _full_span(t_lo, t_hi, all_lo, all_hi, BLOCK_T)
+    full_lo, full_hi = full_span(t_lo, t_hi, all_lo, all_hi, BLOCK_T)
 
     kv_offsets = batch * stride_kb + u[:, None].to(tl.int64) * stride_kt + kv_head * stride_kh + d[None, :]
     kv_mask = u_ok[:, None] & d_ok[None, :]

@@ -14,7 +14,13 @@ block scores (to ~float32 accuracy: split_dot). The G heads' rows are summed per
 A running top-n per token, ordered by (score desc, block asc) with forced blocks at +inf,
 absorbs each chunk by insertion: only blocks that beat the token's current n-th best are
 candidates, and each round moves the best candidate in over the worst kept block. After the
-first chunks few blocks qualify, so a chunk costs a round or two instead of n.
+first chunks few blocks qualify, so a chunk costs a few rounds instead of n. The first chunk
+(at most n blocks) goes straight into the empty slots, without rounds.
+
+Masks are paid only at the ends: the chunk loop runs in three parts, masked chunks at the
+start (keys before key 0, forced initial blocks), chunks that every row of the tile sees whole
+and whose blocks are free for every token (no visibility mask, no forced or validity test),
+and masked chunks up to the tokens' own blocks (partly visible keys, forced local blocks).
 
 Packed input: the tile loops over the sequences its tokens belong to (usually one); each pass
 reads that sequence's compressed keys and updates only its tokens.
@@ -28,8 +34,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import (INTERPRETING, block_sizes, dot, dot_modes, gqa_tile, register_cap,
-                     sequence_tables)
+from .common import (INTERPRETING, block_sizes, dot, dot_modes, full_span, gqa_tile,
+                     register_cap, sequence_tables, sort_rows)
 
 LOG2E = 1.4426950408889634
 
@@ -51,6 +57,85 @@ def split_dot(p, weight, UPCAST: tl.constexpr):
 
 
 @triton.jit
+def _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0, i0, c, d, d_ok, weight, pos,
+                  row_in, num_cmp, num_cmp_rows, cmp_block, cmp_stride, scale_log2,
+                  MASKED: tl.constexpr, BLOCK_T: tl.constexpr, GP: tl.constexpr,
+                  BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+                  SPLIT_UPCAST: tl.constexpr):
+    """Block scores [BLOCK_T, BLOCK_B] of one chunk for the tile's tokens, all G heads summed:
+    q [rows, D], lse2 [rows] (log2 units; +inf on rows outside the tile, so their p is 0),
+    the chunk's keys i0 + c (c [KEYS]) and weight [KEYS, BLOCK_B]. MASKED: each row keeps the
+    keys that exist and that it sees (pos [rows], row_in [rows]); otherwise every key of the
+    chunk exists and every row sees it (the caller checked)."""
+    i = i0 + c
+    key_ptrs = K_CMP + kv_base + (key_row0 + i)[:, None].to(tl.int64) * stride_kt + d[None, :]
+    if MASKED:
+        i_ok = (i >= 0) & (i < num_cmp) & (key_row0 + i < num_cmp_rows)
+        k = tl.load(key_ptrs, mask=i_ok[:, None] & d_ok[None, :], other=0.0)
+    else:
+        k = tl.load(key_ptrs, mask=d_ok[None, :], other=0.0)
+    s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2                         # [rows, KEYS]
+    # p <= 1; the min guards against rounding of huge scores (common.attention_grads)
+    p = tl.exp2(tl.minimum(s - lse2[:, None], 0.0))
+    if MASKED:
+        visible = row_in[:, None] & i_ok[None, :] & (i[None, :] * cmp_stride + cmp_block - 1 <= pos[:, None])
+        p = tl.where(visible, p, 0.0)
+    score = split_dot(p, weight, SPLIT_UPCAST)                                  # [rows, BLOCK_B]
+    return tl.sum(tl.reshape(score, [BLOCK_T, GP, BLOCK_B]), 1)                # all G heads vote
+
+
+@triton.jit
+def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr):
+    """Each token's running top-n (best_s, best_j [BLOCK_T, NP]) absorbs a chunk's block
+    scores (chunk_s [BLOCK_T, BLOCK_B] of blocks j0 + b, b = arange(BLOCK_B)); candidate
+    [BLOCK_T, BLOCK_B] marks the valid blocks. Order: score desc, block asc.
+    FILL (NP == BLOCK_B and at most n blocks a chunk): the first chunk (j0 = 0, every
+    token's top-n still empty) goes straight into the slots of the same column."""
+    NEVER: tl.constexpr = 2147483647
+    if FILL:
+        best_s = tl.where(candidate & (j0 == 0), chunk_s, best_s)
+        best_j = tl.where(candidate & (j0 == 0), j0 + b[None, :], best_j)
+        candidate = candidate & (j0 != 0)
+    # Candidates: valid blocks above the token's current n-th best.
+    chunk_s = tl.where(candidate & (chunk_s > tl.min(best_s, 1)[:, None]), chunk_s, float("-inf"))
+    rounds = tl.max(tl.sum((chunk_s > float("-inf")).to(tl.int32), 1), 0)
+    for _ in range(rounds):
+        # The best candidate, the smaller block on ties.
+        top_s = tl.max(chunk_s, 1)
+        top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+        worst_s = tl.min(best_s, 1)
+        worst_j = tl.max(tl.where(best_s == worst_s[:, None], best_j, -NEVER), 1)
+        # Chunk blocks come after every kept block, so only a strictly higher score wins.
+        replace = (top_s > worst_s)[:, None] & (best_j == worst_j[:, None])
+        best_s = tl.where(replace, top_s[:, None], best_s)
+        best_j = tl.where(replace, j0 + top_b[:, None], best_j)
+        chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
+    return best_s, best_j
+
+
+@triton.jit
+def _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0, c, b, d, d_ok,
+           weight, pos, row_in, last_tok, num_cmp, num_cmp_rows, cmp_block, cmp_stride,
+           units_per_block, units_per_key, blocks_per_chunk, num_init, num_local, scale_log2,
+           MASKED: tl.constexpr, FILL: tl.constexpr, BLOCK_T: tl.constexpr, GP: tl.constexpr,
+           BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+           SPLIT_UPCAST: tl.constexpr):
+    """The running top-n after the chunk of blocks j0 .. j0 + NB - 1. MASKED: blocks past a
+    token's last block drop out and initial / local blocks are forced (+inf); otherwise
+    every block of the chunk is valid and free for every token (the caller checked)."""
+    score = _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0,
+                          j0 * units_per_block - units_per_key + 1, c, d, d_ok, weight, pos,
+                          row_in, num_cmp, num_cmp_rows, cmp_block, cmp_stride, scale_log2,
+                          MASKED, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE, SPLIT_UPCAST)
+    j = j0 + b
+    if MASKED:
+        valid = (b < blocks_per_chunk)[None, :] & (j[None, :] <= last_tok[:, None])
+        forced = (j[None, :] < num_init) | (j[None, :] > last_tok[:, None] - num_local)
+        return _absorb(best_s, best_j, tl.where(forced, float("inf"), score), j0, b, valid, FILL)
+    return _absorb(best_s, best_j, score, j0, b, (b < blocks_per_chunk)[None, :], False)
+
+
+@triton.jit
 def _select_blocks_fwd(
     Q, K_CMP, LSE, OUT, ROW_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
@@ -62,19 +147,26 @@ def _select_blocks_fwd(
     num_selected, num_init, num_local,
     G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr,
     BLOCK_D: tl.constexpr, KEYS: tl.constexpr, BLOCK_B: tl.constexpr, NP: tl.constexpr,
-    UPCAST: tl.constexpr, IEEE: tl.constexpr, SPLIT_UPCAST: tl.constexpr,
+    FILL: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr, SPLIT_UPCAST: tl.constexpr,
 ):
     """Q [B, Tq, Hq, D], K_CMP [B, rows, Hkv, D], LSE [B, Tq, Hq] fp32 (natural log),
     OUT [B, Tq, Hkv, n] int32; ROW_SEQ [Tq], CU_Q, CU_K [S + 1] int32 (sequence_tables).
-    Grid (cdiv(Tq, BLOCK_T), B * Hkv)."""
+    Grid (cdiv(Tq, BLOCK_T), B * Hkv).
+    Per sequence, the chunk loop runs in three parts: masked chunks (the first: its keys start
+    before key 0, the forced initial blocks), chunks whose keys every row sees and whose blocks
+    are valid and not forced for every token (no masks), masked chunks up to the tokens' last
+    blocks (partly visible keys, the forced local blocks)."""
     NEVER: tl.constexpr = 2147483647
     batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
     d = tl.arange(0, BLOCK_D)
+    d_ok = d < HEAD_DIM
     q = tl.load(Q + batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :],
-                mask=row_ok[:, None] & (d[None, :] < HEAD_DIM), other=0.0)
+                mask=row_ok[:, None] & d_ok[None, :], other=0.0)
     lse = tl.load(LSE + batch * stride_lb + token * stride_lt + head, mask=row_ok, other=float("-inf"))
-    lse2 = tl.where(lse == float("-inf"), 0.0, lse * 1.4426950408889634)
+    # Rows outside the tile and rows that see no key get lse2 = +inf: p = 0 without a mask.
+    lse2 = tl.where(lse == float("-inf"), float("inf"), lse * 1.4426950408889634)
     row_seq = tl.load(ROW_SEQ + token, mask=row_ok, other=-1)
+    one_seq = tl.min(tl.where(row_ok, row_seq, NEVER), 0) == tl.max(tl.where(row_ok, row_seq, -1), 0)
 
     # Per token of the tile (not per row): its sequence, and the running top-n. Unused slots
     # (col >= n) sit at +inf so they are never the worst; empty slots are -inf with distinct
@@ -88,7 +180,7 @@ def _select_blocks_fwd(
 
     c = tl.arange(0, KEYS)
     b = tl.arange(0, BLOCK_B)
-    kv_base = K_CMP + batch * stride_kb + kv_head * stride_kh
+    kv_base = batch * stride_kb + kv_head * stride_kh
     # weight[c, b]: overlap of the chunk's key c (i = j0 U - R + 1 + c) with its block b
     # (j = j0 + b), in units; the same for every chunk.
     overlap = (tl.minimum(c[:, None] + 1, (b[None, :] + 1) * units_per_block)
@@ -101,42 +193,52 @@ def _select_blocks_fwd(
         k_len = tl.load(CU_K + seq + 1) - k_start
         num_cmp = tl.where(k_len >= cmp_block, (k_len - cmp_block) // cmp_stride + 1, 0)
         key_row0 = k_start // cmp_stride                  # the sequence's first compressed row
-        pos = k_len - q_len + (token - q_start)           # per row
+        pos = (k_len - q_len + (token - q_start)).to(tl.int32)     # per row
         row_in = row_ok & (row_seq == seq)
         last_tok = tl.where(tok_ok & (tok_seq == seq), (k_len - q_len + (t_tok - q_start)) // select_block, -1)
         last_tok = last_tok.to(tl.int32)
-        for j0 in range(0, tl.max(last_tok, 0) + 1, blocks_per_chunk):
-            i = j0 * units_per_block - units_per_key + 1 + c                      # [KEYS]
-            i_ok = (i >= 0) & (i < num_cmp) & (key_row0 + i < num_cmp_rows)
-            k = tl.load(kv_base + (key_row0 + i)[:, None].to(tl.int64) * stride_kt + d[None, :],
-                        mask=i_ok[:, None] & (d[None, :] < HEAD_DIM), other=0.0)
-            s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2                     # [rows, KEYS]
-            visible = row_in[:, None] & i_ok[None, :] & (i[None, :] * cmp_stride + cmp_block - 1 <= pos[:, None])
-            # p <= 1; the min guards against rounding of huge scores (common.attention_grads)
-            p = tl.where(visible, tl.exp2(tl.minimum(s - lse2[:, None], 0.0)), 0.0)
-            score = split_dot(p, weight, SPLIT_UPCAST)                                  # [rows, BLOCK_B]
-            score = tl.sum(tl.reshape(score, [BLOCK_T, GP, BLOCK_B]), 1)           # all G heads vote
-            j = j0 + b                                                            # [BLOCK_B]
-            valid = (b[None, :] < blocks_per_chunk) & (j[None, :] <= last_tok[:, None])
-            forced = valid & ((j[None, :] < num_init) | (j[None, :] > last_tok[:, None] - num_local))
-            chunk_s = tl.where(forced, float("inf"), score)
-            # Candidates: valid blocks above the token's current n-th best.
-            worst_s = tl.min(best_s, 1)
-            chunk_s = tl.where(valid & (chunk_s > worst_s[:, None]), chunk_s, float("-inf"))
-            rounds = tl.max(tl.sum((chunk_s > float("-inf")).to(tl.int32), 1), 0)
-            for _ in range(rounds):
-                top_s = tl.max(chunk_s, 1)
-                top_j = tl.min(tl.where(chunk_s == top_s[:, None], j[None, :], NEVER), 1)
-                worst_s = tl.min(best_s, 1)
-                worst_j = tl.max(tl.where(best_s == worst_s[:, None], best_j, -NEVER), 1)
-                # Chunk blocks come after every kept block, so only a strictly higher score wins.
-                replace = (top_s > worst_s)[:, None] & (best_j == worst_j[:, None])
-                best_s = tl.where(replace, top_s[:, None], best_s)
-                best_j = tl.where(replace, top_j[:, None], best_j)
-                chunk_s = tl.where(j[None, :] == top_j[:, None], float("-inf"), chunk_s)
+        chunks_end = tl.max(last_tok, 0) + 1
+
+        # The unmasked chunks [full_lo, full_hi): chunk j0 qualifies when its keys
+        # j0 U - R + 1 .. j0 U - R + KEYS exist and every row sees them (the first row's
+        # position sees the fewest), and its blocks j0 .. j0 + NB - 1 are neither initial nor
+        # local for any token (nor past any token's last block). Only when every row of the
+        # tile is in this sequence.
+        pos_min = tl.min(tl.where(row_ok, pos, NEVER), 0)
+        seen_by_all = tl.where(pos_min >= cmp_block - 1, (pos_min - cmp_block + 1) // cmp_stride, -1)
+        seen_by_all = tl.minimum(seen_by_all, num_cmp_rows - 1 - key_row0)
+        keys_past = seen_by_all + units_per_key - KEYS         # j0 U <= keys_past
+        last_min = tl.min(tl.where(last_tok >= 0, last_tok, NEVER), 0)
+        all_lo = tl.maximum(num_init, tl.cdiv(units_per_key - 1, units_per_block))
+        all_hi = tl.minimum(tl.where(keys_past >= 0, keys_past // units_per_block, -1) + blocks_per_chunk,
+                            last_min - num_local + 1)
+        all_hi = tl.where(one_seq & (all_lo < all_hi), all_hi, all_lo)
+        full_lo, full_hi = full_span(0, chunks_end, all_lo, all_hi, blocks_per_chunk)
+
+        for j0 in range(0, full_lo, blocks_per_chunk):
+            best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
+                                    c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
+                                    num_cmp_rows, cmp_block, cmp_stride, units_per_block,
+                                    units_per_key, blocks_per_chunk, num_init, num_local,
+                                    scale_log2, True, FILL, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE,
+                                    SPLIT_UPCAST)
+        for j0 in range(full_lo, full_hi, blocks_per_chunk):
+            best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
+                                    c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
+                                    num_cmp_rows, cmp_block, cmp_stride, units_per_block,
+                                    units_per_key, blocks_per_chunk, num_init, num_local,
+                                    scale_log2, False, FILL, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE,
+                                    SPLIT_UPCAST)
+        for j0 in range(full_hi, chunks_end, blocks_per_chunk):
+            best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
+                                    c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
+                                    num_cmp_rows, cmp_block, cmp_stride, units_per_block,
+                                    units_per_key, blocks_per_chunk, num_init, num_local,
+                                    scale_log2, True, FILL, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE,
+                                    SPLIT_UPCAST)
 
     chosen = tl.where((best_s > float("-inf")) & (col[None, :] < num_selected), best_j, NEVER)
-    chosen = tl.sort(chosen, 1)                                            # ascending, unused last
+    chosen = sort_rows(chosen, col)                                        # ascending, unused last
     chosen = tl.where(chosen == NEVER, -1, chosen)
     out_ptrs = OUT + batch * stride_ob + t_tok[:, None] * stride_ot + kv_head * stride_oh + col[None, :]
     tl.store(out_ptrs, chosen, mask=tok_ok[:, None] & (col[None, :] < num_selected))
@@ -145,13 +247,14 @@ def _select_blocks_fwd(
 def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: int,
                           compress_block_size: int, compress_stride: int, select_block_size: int,
                           num_selected_blocks: int, num_init_blocks: int, num_local_blocks: int,
-                          scale: float, keys_per_chunk: int = 64, num_warps: int = 4,
-                          num_stages: int = 2, max_registers: Optional[int] = None):
+                          scale: float, rows: int = 64, keys_per_chunk: int = 64,
+                          num_warps: int = 4, num_stages: int = 2,
+                          max_registers: Optional[int] = None):
     """q [B, Tq, Hq, D], k_cmp [B, rows, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32.
     Batched or packed (cu_seqlens, B = 1, the compressed layout of compressed_attention).
-    `keys_per_chunk` (KEYS, a power of two), `num_warps`, `num_stages`, `max_registers`
-    (common.register_cap; None: 128 up to D = 128): tuning knobs
-    (benchmarks/sweep_select_blocks.py)."""
+    `rows` (query rows of a program: G heads x tokens), `keys_per_chunk` (KEYS, a power of two),
+    `num_warps`, `num_stages`, `max_registers` (common.register_cap; None: 128 up to
+    D = 128): tuning knobs (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
     group = num_heads // num_kv_heads
@@ -159,7 +262,7 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
                       device=q.device)
     if out.numel() == 0:
         return out
-    sizes = block_sizes(group, head_dim)
+    sizes = block_sizes(group, head_dim, rows)
     if max_registers is None:
         # Uncapped, ptxas takes ~220 registers: 2 programs per SM. Capped at 128 (4 programs,
         # a few spills), H100 at 64K: G = 1 / 4 / 16 from 2.30 / 8.13 / 22.8 ms to 1.78 /
@@ -169,6 +272,8 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     units_per_key = compress_block_size // compress_stride
     keys = max(keys_per_chunk, triton.next_power_of_2(units_per_block + units_per_key - 1))
     blocks_per_chunk = (keys - units_per_key + 1) // units_per_block
+    block_b = max(16, triton.next_power_of_2(blocks_per_chunk))
+    num_slots = triton.next_power_of_2(num_selected_blocks)
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
     _select_blocks_fwd[(triton.cdiv(num_queries, sizes.block_t), batch * num_kv_heads)](
         q, k_cmp, lse, out, row_seq, cu_q, cu_k,
@@ -180,8 +285,8 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         compress_block_size, compress_stride, select_block_size, units_per_block, units_per_key,
         blocks_per_chunk, num_selected_blocks, num_init_blocks, num_local_blocks,
         G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
-        BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=max(16, triton.next_power_of_2(blocks_per_chunk)),
-        NP=triton.next_power_of_2(num_selected_blocks), **dot_modes(q.dtype),
+        BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=block_b, NP=num_slots,
+        FILL=block_b == num_slots and blocks_per_chunk <= num_selected_blocks, **dot_modes(q.dtype),
         # Weights up to min(U, R) units: exact in bfloat16 up to 256.
         SPLIT_UPCAST=INTERPRETING or min(units_per_block, units_per_key) > 256,
         num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),

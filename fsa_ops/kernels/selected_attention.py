@@ -41,7 +41,7 @@ import triton
 import triton.language as tl
 
 from .common import (attention_grads, block_sizes, dot, dot_modes, load_backward_rows,
-                     register_cap, row_dot, sequence_tables)
+                     register_cap, row_dot, sequence_tables, sort_rows)
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -115,16 +115,9 @@ def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
     ok = (raw >= 0) & (raw < tl.load(SEQ_BLOCKS + seq, mask=t_ok, other=0)[:, None])
     # Padding columns sort last (BIG), so columns < n hold the row's sorted selection.
     value = tl.where(col[None, :] < num_selected, tl.where(ok, raw, -1), BIG)
-    # Sort by rank (n is small): column c goes to the number of columns that precede it, ties
-    # by column. One [BLOCK_T, NP, NP] comparison; tl.sort's network is ~50x slower in the
-    # interpreter that CI runs.
-    mine = value[:, :, None]                              # [T, c, 1]
-    other = value[:, None, :]                             # [T, 1, c']
-    earlier = col[None, None, :] < col[None, :, None]     # c' < c
-    rank = tl.sum(((other < mine) | ((other == mine) & earlier)).to(tl.int32), 2)
-    sel = tl.sum(tl.where(rank[:, None, :] == col[None, :, None], other, 0), 2)
+    sel = sort_rows(value, col)
     # A repeat equals an earlier column of its sorted row.
-    same = (sel[:, :, None] == sel[:, None, :]) & earlier
+    same = (sel[:, :, None] == sel[:, None, :]) & (col[None, None, :] < col[None, :, None])
     keep = (sel >= 0) & (sel != BIG) & (tl.max(same.to(tl.int32), 2) == 0)
     group = ((token // chunk_tokens) * num_groups
              + tl.load(SEQ_BASE + seq, mask=t_ok, other=0))[:, None] + sel
