@@ -1,6 +1,8 @@
-"""The command line that the tuning sweeps (sweep_*.py) share."""
+"""What the tuning sweeps (sweep_*.py) share: their command line and the timing of one variant."""
 
 import argparse
+
+import triton.testing
 
 
 def sweep_parser(groups=(1, 4, 16)) -> argparse.ArgumentParser:
@@ -22,3 +24,16 @@ def variants_to_run(variants: list, args) -> list:
     """The variants this process runs: the first --variants of them, then its --shard."""
     shard, shards = map(int, args.shard.split("/"))
     return variants[:args.variants][shard::shards]
+
+
+def time_variant(fn, args, name: str):
+    """(fn's output, median ms) for one variant; None when --warm (fn ran once, untimed) or
+    when fn failed (printed under `name`: out of shared memory or registers, say)."""
+    try:
+        out = fn()
+        if args.warm:
+            return None
+        return out, triton.testing.do_bench(fn, warmup=10, rep=60, return_mode="median")
+    except Exception as error:
+        print(f"{name}: {type(error).__name__}: {str(error)[:80]}", flush=True)
+        return None

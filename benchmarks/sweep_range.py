@@ -14,14 +14,13 @@ import sys
 from pathlib import Path
 
 import torch
-import triton.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402
 from fsa_ops.kernels.common import MODE_COMPRESSED, MODE_WINDOW  # noqa: E402
 from fsa_ops.kernels.range_attention import (range_attention_backward,  # noqa: E402
                                              range_attention_forward)
-from benchmarks.sweep_args import sweep_parser, variants_to_run  # noqa: E402
+from benchmarks.sweep_args import sweep_parser, time_variant, variants_to_run  # noqa: E402
 from fsa_ops.testing import rel_error  # noqa: E402
 
 FORWARD = [
@@ -70,14 +69,10 @@ def main():
                         return range_attention_backward(do, q, k, v, o, lse, *call, **knobs)
                     return range_attention_forward(q, k, v, *call, **knobs)
                 name = f"{mode:<10} G={g:<3} {'bwd' if args.backward else 'fwd'} {knobs or 'default'}"
-                try:
-                    outs = fn()
-                    if args.warm:
-                        continue
-                    ms = triton.testing.do_bench(fn, warmup=10, rep=60, return_mode="median")
-                except Exception as error:               # out of shared memory or registers
-                    print(f"{name}: {type(error).__name__}: {str(error)[:80]}", flush=True)
+                timed = time_variant(fn, args, name)
+                if timed is None:
                     continue
+                outs, ms = timed
                 base = base or outs
                 # o (not lse, which is -inf where no key is visible) or the three gradients
                 err = max(rel_error(a, b) for a, b in list(zip(outs, base))[:3 if args.backward else 1])

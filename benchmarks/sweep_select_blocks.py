@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import torch
-import triton.testing
+import triton
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402
-from benchmarks.sweep_args import sweep_parser, variants_to_run  # noqa: E402
+from benchmarks.sweep_args import sweep_parser, time_variant, variants_to_run  # noqa: E402
 from fsa_ops.kernels.select_blocks import select_blocks_forward  # noqa: E402
 
 # max_registers: None = the launcher's default cap, 0 = none
@@ -63,14 +63,10 @@ def main():
                 continue
             def fn():
                 return select_blocks_forward(*call, **knobs)
-            try:
-                out = fn()
-                if args.warm:
-                    continue
-                ms = triton.testing.do_bench(fn, warmup=10, rep=60, return_mode="median")
-            except Exception as error:                   # out of shared memory or registers
-                print(f"G={g:<3} {knobs}: {type(error).__name__} {str(error)[:80]}", flush=True)
+            timed = time_variant(fn, args, f"G={g:<3} {knobs}")
+            if timed is None:
                 continue
+            out, ms = timed
             if base is None:
                 base = saved[g] = out.cpu()
                 if args.against:
