@@ -7,7 +7,7 @@ their times mean something.
 Variants (text edits of fsa_ops/kernels/select_blocks.py, written to a temporary module):
   shipped      the kernel as it is
   no_topn      the insertion rounds replaced by one max per token (keeps the scores live)
-  one_product  the overlap-weight product as one bfloat16 MMA instead of three
+  one_product  the overlap-weight product as one float16 MMA instead of two
   both         no_topn and one_product
   headsum_*    the G heads' probabilities summed before the weight product, which then runs
                on BLOCK_T rows: as a float32 broadcast product, or as split_dot
@@ -30,14 +30,15 @@ SOURCE = (ROOT / "fsa_ops/kernels/select_blocks.py").read_text()
 ROUNDS = SOURCE[SOURCE.index("    rounds = tl.max("):SOURCE.index("    return best_s, best_j\n")]
 NO_TOPN = ("    best_s = tl.maximum(best_s, tl.max(chunk_s, 1)[:, None])\n"
            "    best_j = tl.maximum(best_j, tl.max(tl.where(chunk_s > 0, j0 + b[None, :], 0), 1)[:, None])\n")
-SPLIT = "    score = split_dot(p, weight, SPLIT_UPCAST)"
-ONE = "    score = tl.dot(p.to(tl.bfloat16), weight.to(tl.bfloat16))"
+SPLIT = "    score = split_dot(p, weight, SPLIT_UPCAST, HALF)"
+ONE = "    score = tl.dot(p.to(tl.float16), weight.to(tl.float16))"
 # Sum the G heads' probabilities first, then weigh [BLOCK_T, KEYS] instead of [rows, KEYS]:
 # by a broadcast product in float32 (exact), or by split_dot (needs BLOCK_T >= 16).
 HEADS = SOURCE[SOURCE.index(SPLIT):SOURCE.index("\n\n\n@triton.jit\ndef _absorb(")]
-SUM_FIRST = "    p = tl.sum(tl.reshape(p, [BLOCK_T, GP, KEYS]), 1)\n"
+SUM_FIRST = ("    p = tl.reshape(tl.sum(tl.reshape(p, [BLOCK_T * GP // SPAN, GP, SPAN // GP, KEYS]), 1),"
+             " [BLOCK_T, KEYS])\n")
 BCAST = SUM_FIRST + "    return tl.sum(p[:, :, None] * weight[None, :, :], 1)"
-SUM_SPLIT = SUM_FIRST + "    return split_dot(p, weight, SPLIT_UPCAST)"
+SUM_SPLIT = SUM_FIRST + "    return split_dot(p, weight, SPLIT_UPCAST, HALF)"
 EDITS = {"shipped": [], "no_topn": [(ROUNDS, NO_TOPN)], "one_product": [(SPLIT, ONE)],
          "both": [(ROUNDS, NO_TOPN), (SPLIT, ONE)], "headsum_bcast": [(HEADS, BCAST)],
          "headsum_split": [(HEADS, SUM_SPLIT)]}

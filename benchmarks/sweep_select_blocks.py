@@ -1,5 +1,6 @@
 """Tuning sweep of the fused select_blocks kernel (bf16, Hkv=4, D=128, defaults of SPEC §2):
-tile rows, warps, keys per chunk, pipeline stages and the register cap.
+row spans, split_dot's terms, tile rows, warps, keys per chunk, pipeline stages and the
+register cap.
 
     python benchmarks/sweep_select_blocks.py [--seqlen 65536] [--groups 1 4 16]
     python benchmarks/sweep_select_blocks.py --warm --shard 0/4 [...]   # compile only, a quarter of the variants
@@ -26,10 +27,14 @@ from fsa_ops.kernels.select_blocks import select_blocks_forward  # noqa: E402
 # max_registers: None = the launcher's default cap, 0 = none
 VARIANTS = [
     {},
+    dict(span=0),                           # the G heads of a token on adjacent rows
+    dict(half_split=False),                 # three bfloat16 terms in split_dot
+    dict(span=0, half_split=False),         # both: the session-11 kernel's arithmetic
+    dict(max_registers=160),
+    dict(max_registers=168),
     dict(max_registers=0),
+    dict(rows=64, num_warps=4),
     dict(rows=128, num_warps=8),
-    dict(rows=128, num_warps=8, max_registers=0),
-    dict(rows=256, num_warps=8),
     dict(rows=32),
     dict(num_stages=3),
     dict(keys_per_chunk=128),

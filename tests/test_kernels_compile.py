@@ -81,8 +81,9 @@ CASES = [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,
                               BLOCK_B=16, BLOCK_D=triton.next_power_of_2(d), NP=16, FILL=fill,
-                              UPCAST=False, IEEE=False, SPLIT_UPCAST=False))
-    for g, d, fill in ((1, 128, True), (16, 64, False))
+                              SPAN=span, UPCAST=False, IEEE=False, SPLIT_UPCAST=False, HALF=half))
+    for g, d, fill, span, half in ((1, 128, True, 16, True), (4, 128, True, 16, True),
+                                   (16, 64, False, 16, False))
 ] + [
     (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, NP=16, UNROLL=4)),
     (_index_entries, dict(NP=16, BLOCK_T=32)),

@@ -78,18 +78,23 @@ def sequence_tables(q: torch.Tensor, cu_seqlens_q, cu_seqlens_k, seqlen_k: int):
 
 
 @triton.jit
-def gqa_tile(num_queries, num_kv_heads, G: tl.constexpr, GP: tl.constexpr, BLOCK_T: tl.constexpr):
+def gqa_tile(num_queries, num_kv_heads, G: tl.constexpr, GP: tl.constexpr, BLOCK_T: tl.constexpr,
+             SPAN: tl.constexpr):
     """The program's (batch, kv head) and its query rows, for grids (cdiv(Tq, BLOCK_T), B * Hkv).
 
-    Row m of the [BLOCK_T * GP] tile is token pid0 * BLOCK_T + m // GP, query head
-    kv_head * G + m % GP; rows past Tq or past the G heads are not `row_ok`. Offsets are int64:
+    The [BLOCK_T * GP] rows are spans of SPAN rows (a multiple of GP) holding SPAN / GP tokens
+    each: row m is query head kv_head * G + (m % SPAN) // (SPAN / GP) of token
+    pid0 * BLOCK_T + (m // SPAN) * (SPAN / GP) + m % (SPAN / GP). SPAN = GP: row m is head m % GP
+    of token m // GP. Rows past Tq or past the G heads are not `row_ok`. Offsets are int64:
     B * T * H * D may exceed 2**31.
     """
+    TOKENS_PER_SPAN: tl.constexpr = SPAN // GP
     batch = tl.program_id(1).to(tl.int64) // num_kv_heads
     kv_head = tl.program_id(1) % num_kv_heads
     m = tl.arange(0, BLOCK_T * GP)
-    token = tl.program_id(0).to(tl.int64) * BLOCK_T + m // GP
-    member = m % GP
+    token = (tl.program_id(0).to(tl.int64) * BLOCK_T + (m // SPAN) * TOKENS_PER_SPAN
+             + m % TOKENS_PER_SPAN)
+    member = (m % SPAN) // TOKENS_PER_SPAN
     row_ok = (token < num_queries) & (member < G)
     return batch, kv_head, token, kv_head * G + member, row_ok
 

@@ -121,7 +121,7 @@ def _range_attention_fwd(
     The key loop runs in three parts: masked tiles where the tile's rows start at different
     keys, unmasked tiles that every row sees whole, masked tiles where the rows end."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
-    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
+    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T, GP)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
 
@@ -297,7 +297,7 @@ def _range_attention_bwd_dq(
     """Shapes as in _range_attention_bwd_dkdv, DQ like Q. Grid (cdiv(Tq, BLOCK_T), B * Hkv),
     the forward's tiling and three-part key loop: a program owns the G heads of BLOCK_T tokens
     and walks their keys."""
-    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
+    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T, GP)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
     first, count = _visible_keys(token, row_ok, ROW_SEQ, CU_Q, CU_K, num_queries, window_size,

@@ -9,7 +9,11 @@ compression stride d, compressed key i covers units [i, i + R) (R = l / d) and b
 starting at j0 needs keys j0 U - R + 1 .. (j0 + NB) U - 1, at most KEYS (a power of two) of
 them: one [rows, D] x [D, KEYS] product gives their probabilities, and one [rows, KEYS] x
 [KEYS, BLOCK_B] product with the overlap weights, the same for every chunk, gives every row's
-block scores (to ~float32 accuracy: split_dot). The G heads' rows are summed per token.
+block scores (to ~float32 accuracy: split_dot, two float16 products). The G heads' rows are
+summed per token. The rows are laid out in spans of 16 (common.gqa_tile): a warp's 16 rows
+of the MMA result sit on 8 lanes x 2 registers, and with GP heads x 16 / GP tokens to a span
+part of the head sum stays in registers, so fewer lanes hold copies of each token's top-n
+(at G = 4, 2 instead of 4: half the instructions per insertion round).
 
 A running top-n per token, ordered by (score desc, block asc) with forced blocks at +inf,
 absorbs each chunk by insertion: only blocks that beat the token's current n-th best are
@@ -40,14 +44,26 @@ from .common import (INTERPRETING, block_sizes, dot, dot_modes, full_span, gqa_t
 LOG2E = 1.4426950408889634
 
 
+# p is scaled by 2**P_SHIFT before split_dot (so p <= 2**14): its float16 terms stay normal
+# down to p = 2**-28, and below that the error is absolute, 2**-39. Scores only rank blocks,
+# so the scale is never undone.
+P_SHIFT = tl.constexpr(14.0)
+
+
 @triton.jit
-def split_dot(p, weight, UPCAST: tl.constexpr):
-    """p [M, K] float32 @ weight [K, N] float32 holding small integers (exact in bfloat16), to
-    ~float32 accuracy: p is split into three bfloat16 terms (8 + 8 + 8 bits of mantissa), each
-    an MMA. UPCAST (the interpreter, whose bfloat16 is unreliable, or weights past 256): one
-    float32 product."""
+def split_dot(p, weight, UPCAST: tl.constexpr, HALF: tl.constexpr):
+    """p [M, K] float32 in [0, 2**14] @ weight [K, N] float32 holding small integers, to ~float32
+    accuracy. HALF: p is split into two float16 terms (11 + 11 bits of mantissa), two MMAs
+    (weights exact up to 2048); otherwise three bfloat16 terms (8 + 8 + 8 bits; weights exact
+    up to 256). UPCAST (the interpreter, whose bfloat16 is unreliable, or weights past the
+    exact range): one float32 product."""
     if UPCAST:
         return tl.dot(p, weight, input_precision="ieee")
+    if HALF:
+        w16 = weight.to(tl.float16)
+        hi16 = p.to(tl.float16)
+        lo16 = (p - hi16.to(tl.float32)).to(tl.float16)
+        return tl.dot(hi16, w16) + tl.dot(lo16, w16)
     w = weight.to(tl.bfloat16)
     hi = p.to(tl.bfloat16)
     rest = p - hi.to(tl.float32)
@@ -60,8 +76,8 @@ def split_dot(p, weight, UPCAST: tl.constexpr):
 def _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0, i0, c, d, d_ok, weight, pos,
                   row_in, num_cmp, num_cmp_rows, cmp_block, cmp_stride, scale_log2,
                   MASKED: tl.constexpr, BLOCK_T: tl.constexpr, GP: tl.constexpr,
-                  BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
-                  SPLIT_UPCAST: tl.constexpr):
+                  SPAN: tl.constexpr, BLOCK_B: tl.constexpr, UPCAST: tl.constexpr,
+                  IEEE: tl.constexpr, SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr):
     """Block scores [BLOCK_T, BLOCK_B] of one chunk for the tile's tokens, all G heads summed:
     q [rows, D], lse2 [rows] (log2 units; +inf on rows outside the tile, so their p is 0),
     the chunk's keys i0 + c (c [KEYS]) and weight [KEYS, BLOCK_B]. MASKED: each row keeps the
@@ -75,13 +91,15 @@ def _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0, i0, c, d, d_ok, 
     else:
         k = tl.load(key_ptrs, mask=d_ok[None, :], other=0.0)
     s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2                         # [rows, KEYS]
-    # p <= 1; the min guards against rounding of huge scores (common.attention_grads)
-    p = tl.exp2(tl.minimum(s - lse2[:, None], 0.0))
+    # p <= 1 (the min guards against rounding of huge scores: common.attention_grads), scaled
+    p = tl.exp2(tl.minimum(s - lse2[:, None], 0.0) + P_SHIFT)
     if MASKED:
         visible = row_in[:, None] & i_ok[None, :] & (i[None, :] * cmp_stride + cmp_block - 1 <= pos[:, None])
         p = tl.where(visible, p, 0.0)
-    score = split_dot(p, weight, SPLIT_UPCAST)                                  # [rows, BLOCK_B]
-    return tl.sum(tl.reshape(score, [BLOCK_T, GP, BLOCK_B]), 1)                # all G heads vote
+    score = split_dot(p, weight, SPLIT_UPCAST, HALF)                            # [rows, BLOCK_B]
+    # All G heads vote: rows are spans of SPAN / GP tokens x GP heads (common.gqa_tile).
+    spans = tl.reshape(score, [BLOCK_T * GP // SPAN, GP, SPAN // GP, BLOCK_B])
+    return tl.reshape(tl.sum(spans, 1), [BLOCK_T, BLOCK_B])
 
 
 @triton.jit
@@ -118,15 +136,15 @@ def _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0, c, 
            weight, pos, row_in, last_tok, num_cmp, num_cmp_rows, cmp_block, cmp_stride,
            units_per_block, units_per_key, blocks_per_chunk, num_init, num_local, scale_log2,
            MASKED: tl.constexpr, FILL: tl.constexpr, BLOCK_T: tl.constexpr, GP: tl.constexpr,
-           BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
-           SPLIT_UPCAST: tl.constexpr):
+           SPAN: tl.constexpr, BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+           SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr):
     """The running top-n after the chunk of blocks j0 .. j0 + NB - 1. MASKED: blocks past a
     token's last block drop out and initial / local blocks are forced (+inf); otherwise
     every block of the chunk is valid and free for every token (the caller checked)."""
     score = _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0,
                           j0 * units_per_block - units_per_key + 1, c, d, d_ok, weight, pos,
                           row_in, num_cmp, num_cmp_rows, cmp_block, cmp_stride, scale_log2,
-                          MASKED, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE, SPLIT_UPCAST)
+                          MASKED, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST, IEEE, SPLIT_UPCAST, HALF)
     j = j0 + b
     if MASKED:
         valid = (b < blocks_per_chunk)[None, :] & (j[None, :] <= last_tok[:, None])
@@ -145,9 +163,10 @@ def _select_blocks_fwd(
     num_queries, num_cmp_rows, num_kv_heads, scale_log2,
     cmp_block, cmp_stride, select_block, units_per_block, units_per_key, blocks_per_chunk,
     num_selected, num_init, num_local,
-    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr,
-    BLOCK_D: tl.constexpr, KEYS: tl.constexpr, BLOCK_B: tl.constexpr, NP: tl.constexpr,
-    FILL: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr, SPLIT_UPCAST: tl.constexpr,
+    G: tl.constexpr, GP: tl.constexpr, SPAN: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, KEYS: tl.constexpr, BLOCK_B: tl.constexpr,
+    NP: tl.constexpr, FILL: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr,
 ):
     """Q [B, Tq, Hq, D], K_CMP [B, rows, Hkv, D], LSE [B, Tq, Hq] fp32 (natural log),
     OUT [B, Tq, Hkv, n] int32; ROW_SEQ [Tq], CU_Q, CU_K [S + 1] int32 (sequence_tables).
@@ -157,7 +176,7 @@ def _select_blocks_fwd(
     are valid and not forced for every token (no masks), masked chunks up to the tokens' last
     blocks (partly visible keys, the forced local blocks)."""
     NEVER: tl.constexpr = 2147483647
-    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T)
+    batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T, SPAN)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
     q = tl.load(Q + batch * stride_qb + token[:, None] * stride_qt + head[:, None] * stride_qh + d[None, :],
@@ -220,22 +239,22 @@ def _select_blocks_fwd(
                                     c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
                                     num_cmp_rows, cmp_block, cmp_stride, units_per_block,
                                     units_per_key, blocks_per_chunk, num_init, num_local,
-                                    scale_log2, True, FILL, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE,
-                                    SPLIT_UPCAST)
+                                    scale_log2, True, FILL, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST,
+                                    IEEE, SPLIT_UPCAST, HALF)
         for j0 in range(full_lo, full_hi, blocks_per_chunk):
             best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
                                     c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
                                     num_cmp_rows, cmp_block, cmp_stride, units_per_block,
                                     units_per_key, blocks_per_chunk, num_init, num_local,
-                                    scale_log2, False, FILL, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE,
-                                    SPLIT_UPCAST)
+                                    scale_log2, False, FILL, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST,
+                                    IEEE, SPLIT_UPCAST, HALF)
         for j0 in range(full_hi, chunks_end, blocks_per_chunk):
             best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
                                     c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
                                     num_cmp_rows, cmp_block, cmp_stride, units_per_block,
                                     units_per_key, blocks_per_chunk, num_init, num_local,
-                                    scale_log2, True, FILL, BLOCK_T, GP, BLOCK_B, UPCAST, IEEE,
-                                    SPLIT_UPCAST)
+                                    scale_log2, True, FILL, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST,
+                                    IEEE, SPLIT_UPCAST, HALF)
 
     chosen = tl.where((best_s > float("-inf")) & (col[None, :] < num_selected), best_j, NEVER)
     chosen = sort_rows(chosen, col)                                        # ascending, unused last
@@ -247,14 +266,18 @@ def _select_blocks_fwd(
 def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: int,
                           compress_block_size: int, compress_stride: int, select_block_size: int,
                           num_selected_blocks: int, num_init_blocks: int, num_local_blocks: int,
-                          scale: float, rows: int = 64, keys_per_chunk: int = 64,
-                          num_warps: int = 4, num_stages: int = 2,
-                          max_registers: Optional[int] = None):
+                          scale: float, rows: int = 0, keys_per_chunk: int = 64,
+                          num_warps: int = 0, num_stages: int = 2,
+                          max_registers: Optional[int] = None, span: int = 16,
+                          half_split: bool = True):
     """q [B, Tq, Hq, D], k_cmp [B, rows, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32.
     Batched or packed (cu_seqlens, B = 1, the compressed layout of compressed_attention).
-    `rows` (query rows of a program: G heads x tokens), `keys_per_chunk` (KEYS, a power of two),
+    `rows` (query rows of a program: G heads x tokens; 0: 128 on 8 warps for G = 3 or 4, else
+    64 on 4), `keys_per_chunk` (KEYS, a power of two),
     `num_warps`, `num_stages`, `max_registers` (common.register_cap; None: 128 up to
-    D = 128): tuning knobs (benchmarks/sweep_select_blocks.py)."""
+    D = 128), `span` (rows of a token span, common.gqa_tile; 0: G heads of one token),
+    `half_split` (split_dot's two float16 terms, else three bfloat16): tuning knobs
+    (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
     group = num_heads // num_kv_heads
@@ -262,6 +285,13 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
                       device=q.device)
     if out.numel() == 0:
         return out
+    if not rows:
+        # H200 at 64K, 128 rows on 8 warps against 64 on 4 (benchmarks/results/NVIDIA_H200/
+        # session12/): G = 4 3.76 / 4.04 ms; G = 2 2.05 / 1.91; G = 8 7.68 / 7.64; G = 16
+        # 14.9 / 14.9; G = 1 1.69 / 1.54.
+        wide = triton.next_power_of_2(group) == 4
+        rows, num_warps = (128, num_warps or 8) if wide else (64, num_warps or 4)
+    num_warps = num_warps or 4
     sizes = block_sizes(group, head_dim, rows)
     if max_registers is None:
         # Uncapped, ptxas takes ~220 registers: 2 programs per SM. Capped at 128 (4 programs,
@@ -274,6 +304,12 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     blocks_per_chunk = (keys - units_per_key + 1) // units_per_block
     block_b = max(16, triton.next_power_of_2(blocks_per_chunk))
     num_slots = triton.next_power_of_2(num_selected_blocks)
+    # A warp's 16 rows of the MMA result lie on 8 lanes x 2 registers: with 16 / GP tokens x GP
+    # heads to a span, the head sum is partly in registers, and the top-n state of a token sits
+    # on fewer lanes (G = 4: 4 copies of it per warp -> 2).
+    # (G = 1: one row per token either way; the plain mapping measured 3% faster at 64K.)
+    span = 1 if sizes.group_pow2 == 1 else min(max(span, sizes.group_pow2),
+                                               sizes.block_t * sizes.group_pow2)
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
     _select_blocks_fwd[(triton.cdiv(num_queries, sizes.block_t), batch * num_kv_heads)](
         q, k_cmp, lse, out, row_seq, cu_q, cu_k,
@@ -284,11 +320,14 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         num_queries, k_cmp.shape[1], num_kv_heads, scale * LOG2E,
         compress_block_size, compress_stride, select_block_size, units_per_block, units_per_key,
         blocks_per_chunk, num_selected_blocks, num_init_blocks, num_local_blocks,
-        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
+        G=group, GP=sizes.group_pow2, SPAN=span, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
         BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=block_b, NP=num_slots,
         FILL=block_b == num_slots and blocks_per_chunk <= num_selected_blocks, **dot_modes(q.dtype),
-        # Weights up to min(U, R) units: exact in bfloat16 up to 256.
-        SPLIT_UPCAST=INTERPRETING or min(units_per_block, units_per_key) > 256,
+        # Weights up to min(U, R) units: exact in float16 up to 2048, in bfloat16 up to 256.
+        # The interpreter's float16 products are right, its bfloat16 ones are not.
+        SPLIT_UPCAST=(min(units_per_block, units_per_key) > (2048 if half_split else 256)
+                      or (INTERPRETING and not half_split)),
+        HALF=half_split,
         num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
     )
     return out
