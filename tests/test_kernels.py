@@ -22,6 +22,18 @@ try:
     from fsa_ops.kernels.select_blocks import select_blocks_forward
     from fsa_ops.kernels.selected_attention import (selected_attention_backward,
                                                     selected_attention_forward)
+    import triton
+    import triton.language as tl
+    from fsa_ops.kernels.select_blocks import P_SHIFT, split_dot
+
+    @triton.jit
+    def _split_dot_kernel(P, W, OUT, HALF: tl.constexpr, M: tl.constexpr, K: tl.constexpr,
+                          N: tl.constexpr):
+        """P [M, K], W [K, N] float32 contiguous -> OUT [M, N] = split_dot(P, W)."""
+        m, k, n = tl.arange(0, M), tl.arange(0, K), tl.arange(0, N)
+        p = tl.load(P + m[:, None] * K + k[None, :])
+        w = tl.load(W + k[:, None] * N + n[None, :])
+        tl.store(OUT + m[:, None] * N + n[None, :], split_dot(p, w, False, HALF))
 except ImportError:          # no Triton: the module's tests are skipped anyway
     selected_attention_backward = selected_attention_forward = select_blocks_forward = None
     range_attention_backward = range_attention_forward = MODE_COMPRESSED = MODE_WINDOW = None
@@ -281,6 +293,24 @@ def test_select_blocks_exact_ties(packed):
     indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 1.0, **SMALL_CHUNKS)
     ref = R.select_blocks(q.double(), k_cmp.double(), None, *args, lp, n, init, local, 1.0)
     assert torch.equal(indices.cpu(), ref.cpu())
+
+
+@pytest.mark.parametrize("half", [True, False], ids=["float16x2", "bfloat16x3"])
+def test_split_dot_precision(half):
+    """select_blocks' weight product against float64. Probabilities from e^-40 to 1, scaled by
+    2^P_SHIFT as the kernel scales them, times small integer weights (overlaps, 0..4). Both
+    splits must keep ~float32 accuracy: the float16 one through the scaling, since its terms
+    would underflow below 6e-5 unscaled. Rows of 64 keys, as in the kernel."""
+    if not half and DEVICE == "cpu":
+        pytest.skip("the interpreter's bfloat16 products are wrong (kernels.common)")
+    gen = torch.Generator().manual_seed(5)
+    p = torch.exp(-40 * torch.rand(32, 64, generator=gen, dtype=torch.float64)) * 2.0 ** P_SHIFT.value
+    w = torch.randint(0, 5, (64, 16), generator=gen).double()
+    out = torch.full((32, 16), float("nan"), device=DEVICE)
+    _split_dot_kernel[(1,)](p.float().to(DEVICE), w.float().to(DEVICE), out, HALF=half, M=32, K=64, N=16)
+    ref = p.float().double() @ w          # the float32 inputs, exactly
+    err = ((out.cpu().double() - ref).abs() / ref.clamp(min=1e-3)).max().item()
+    assert err <= 1e-6, err
 
 
 def test_kernels_are_registered():
