@@ -44,9 +44,9 @@ from .common import (INTERPRETING, block_sizes, dot, dot_modes, full_span, gqa_t
 LOG2E = 1.4426950408889634
 
 
-# p is scaled by 2**P_SHIFT before split_dot (so p <= 2**14): its float16 terms stay normal
-# down to p = 2**-28, and below that the error is absolute, 2**-39. Scores only rank blocks,
-# so the scale is never undone.
+# p is scaled by 2**P_SHIFT before split_dot (so p <= 2**14), so that its float16 terms keep
+# their precision: the split is exact to 2**-22 relative, or 2**-39 absolute where the low term
+# is subnormal (p < 2**-17). Scores only rank blocks, so the scale is never undone.
 P_SHIFT = tl.constexpr(14.0)
 
 
