@@ -234,27 +234,20 @@ def _select_blocks_fwd(
         all_hi = tl.where(one_seq & (all_lo < all_hi), all_hi, all_lo)
         full_lo, full_hi = full_span(0, chunks_end, all_lo, all_hi, blocks_per_chunk)
 
-        for j0 in range(0, full_lo, blocks_per_chunk):
-            best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
-                                    c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
-                                    num_cmp_rows, cmp_block, cmp_stride, units_per_block,
-                                    units_per_key, blocks_per_chunk, num_init, num_local,
-                                    scale_log2, True, FILL, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST,
-                                    IEEE, SPLIT_UPCAST, HALF)
-        for j0 in range(full_lo, full_hi, blocks_per_chunk):
-            best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
-                                    c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
-                                    num_cmp_rows, cmp_block, cmp_stride, units_per_block,
-                                    units_per_key, blocks_per_chunk, num_init, num_local,
-                                    scale_log2, False, FILL, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST,
-                                    IEEE, SPLIT_UPCAST, HALF)
-        for j0 in range(full_hi, chunks_end, blocks_per_chunk):
-            best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0,
-                                    c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
-                                    num_cmp_rows, cmp_block, cmp_stride, units_per_block,
-                                    units_per_key, blocks_per_chunk, num_init, num_local,
-                                    scale_log2, True, FILL, BLOCK_T, GP, SPAN, BLOCK_B, UPCAST,
-                                    IEEE, SPLIT_UPCAST, HALF)
+        for part in tl.static_range(3):          # masked, unmasked, masked (docstring)
+            if part == 0:
+                lo, hi = 0, full_lo
+            elif part == 1:
+                lo, hi = full_lo, full_hi
+            else:
+                lo, hi = full_hi, chunks_end
+            for j0 in range(lo, hi, blocks_per_chunk):
+                best_s, best_j = _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0,
+                                        j0, c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
+                                        num_cmp_rows, cmp_block, cmp_stride, units_per_block,
+                                        units_per_key, blocks_per_chunk, num_init, num_local,
+                                        scale_log2, part != 1, FILL, BLOCK_T, GP, SPAN, BLOCK_B,
+                                        UPCAST, IEEE, SPLIT_UPCAST, HALF)
 
     chosen = tl.where((best_s > float("-inf")) & (col[None, :] < num_selected), best_j, NEVER)
     chosen = sort_rows(chosen, col)                                        # ascending, unused last
