@@ -232,12 +232,14 @@ def _load_block(K, V, batch, kv_head, block, k_start, k_len, select_block_size,
                 stride_kb, stride_kt, stride_kh, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr,
                 BLOCK_D: tl.constexpr):
     """K and V of one selection block [BLOCK_N, BLOCK_D] (zero past the block or sequence),
-    the keys' positions in the sequence and which of them exist."""
+    the keys' positions in the sequence (int32, as the query positions they are compared with:
+    int64 compares cost two instructions) and which of them exist."""
     d = tl.arange(0, BLOCK_D)
     c = tl.arange(0, BLOCK_N)
-    rel = block.to(tl.int64) * select_block_size + c
+    rel = (block * select_block_size + c).to(tl.int32)
     key_ok = (c < select_block_size) & (rel < k_len)
-    offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
+    offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
+               + kv_head * stride_kh + d[None, :])
     mask = key_ok[:, None] & (d < HEAD_DIM)[None, :]
     return (tl.load(K + offsets, mask=mask, other=0.0), tl.load(V + offsets, mask=mask, other=0.0),
             rel, key_ok)
@@ -252,8 +254,9 @@ def _tile_rows(ORDER, bh, start, end, num_entries, num_selected, G: tl.constexpr
     slot_row = start + m // GP
     member = m % GP
     row_ok = (slot_row < end) & (member < G)
-    entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0).to(tl.int64)
-    return entry, entry // num_selected, member, row_ok
+    # ORDER holds int32 entries (Tq * n < 2**31): divide in int32, not by int64's slow routine.
+    entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0)
+    return entry.to(tl.int64), (entry // num_selected).to(tl.int64), member, row_ok
 
 
 @triton.jit
@@ -289,7 +292,7 @@ def _selected_partials(
         for start in range(first, end, BLOCK_T):
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
                                                       num_selected, G, GP, BLOCK_M)
-            pos = k_len - q_len + (token - q_start)
+            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
             q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
                       + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
             q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
@@ -302,7 +305,8 @@ def _selected_partials(
             p = tl.exp2(s - shift[:, None])
             total = tl.sum(p, 1)
             seen = total > 0
-            out = dot(p.to(v.dtype), v, UPCAST, IEEE) / tl.where(seen, total, 1.0)[:, None]
+            # One reciprocal per row, not an IEEE division per element (a float32 rounding more).
+            out = dot(p.to(v.dtype), v, UPCAST, IEEE) * (1.0 / tl.where(seen, total, 1.0))[:, None]
             lse = tl.where(seen, shift + tl.log2(tl.where(seen, total, 1.0)), float("-inf"))
 
             part = (bh * part_entries + entry - entry_base) * G + member
@@ -502,7 +506,7 @@ def _selected_bwd_chunks(
         for start in range(first, end, BLOCK_T):
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
                                                       num_selected, G, GP, BLOCK_M)
-            pos = k_len - q_len + (token - q_start)
+            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
             q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
                 Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
                 stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
@@ -519,7 +523,7 @@ def _selected_bwd_chunks(
                          dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
 
         if ATOMIC:
-            kv_offsets = (batch * stride_kb + (k_start + rel)[:, None] * stride_kt
+            kv_offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
                           + kv_head * stride_kh + d[None, :])
             kv_mask = key_ok[:, None] & d_ok[None, :]
             tl.atomic_add(DK_PART + kv_offsets, dk * scale, mask=kv_mask, sem="relaxed")
