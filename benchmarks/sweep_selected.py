@@ -31,12 +31,16 @@ FORWARD = [
     dict(merge_tokens=16),
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
     dict(workspace_bytes=ONE_CHUNK),
+    dict(normalize_partials=True),    # divide in the partials kernel, as before session 13
+    dict(always_mask=True),           # mask every tile
+    dict(normalize_partials=True, always_mask=True),
 ]
 BACKWARD = [
     {},
     dict(deterministic=False),        # float32 atomics, one pass, no partials
     dict(reduce_tokens=64),
     dict(rows=32),
+    dict(num_warps=8),                # dK/dV accumulators on twice the threads: no spills
     dict(workspace_bytes=ONE_CHUNK),
 ]
 

@@ -20,7 +20,7 @@ from fsa_ops.kernels.selected_attention import (  # noqa: E402
     _index_entries, _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
     _selected_partials)
 
-FLOAT_POINTERS = {"LSE", "LSE_PART", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
+FLOAT_POINTERS = {"LSE", "LSE_PART", "SHIFT_PART", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
@@ -60,8 +60,8 @@ CASES = [
     for kernel in (_range_attention_bwd_dkdv, _range_attention_bwd_dq)
     for mode, g, d, bn in ((0, 1, 128, 64), (1, 5, 256, 32))
 ] + [
-    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64, ATOMIC=False)),
-    (_selected_bwd_chunks, row_tiled(4, 128, BLOCK_N=64, ATOMIC=True)),     # deterministic=False
+    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=False)),
+    (_selected_bwd_chunks, row_tiled(4, 128, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=True)),     # deterministic=False
 ] + [
     (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, UNROLL=4)),
     (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128, FIRST=False, LAST=True)),
@@ -73,9 +73,10 @@ CASES = [
                                 BLOCK_D=triton.next_power_of_2(d), UPCAST=False, IEEE=False))
     for mode in (0, 1) for g, d in ((1, 128), (5, 80), (16, 256))
 ] + [
-    (_selected_partials, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
+    (_selected_partials, dict(NUM_SELECTED=16, G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), BLOCK_N=64,
-                              BLOCK_D=triton.next_power_of_2(d), UPCAST=False, IEEE=False))
+                              BLOCK_D=triton.next_power_of_2(d), UPCAST=False, IEEE=False,
+                              P_OFFSET=6.0, NORMALIZE=False, ALWAYS_MASK=False))
     for g, d in ((1, 128), (3, 64), (16, 128))
 ] + [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
@@ -85,7 +86,8 @@ CASES = [
     for g, d, fill, span, half in ((1, 128, True, 16, True), (4, 128, True, 16, True),
                                    (16, 64, False, 16, False))
 ] + [
-    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, NP=16, UNROLL=4)),
+    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, NP=16, UNROLL=4,
+                           NORMALIZE=False)),
     (_index_entries, dict(NP=16, BLOCK_T=32)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]

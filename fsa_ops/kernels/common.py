@@ -166,13 +166,21 @@ def load_backward_rows(Q, DO, LSE, DELTA, batch, token, head, row_ok, d, d_ok,
 
 
 @triton.jit
+def recomputed_probabilities(s, lse2, scale_log2):
+    """p = exp(scale * s - lse) of raw scores s [rows, keys], lse2 [rows] in log2 units, with
+    no mask: a row with lse = -inf (nothing visible) gets p = 1, which its mask must remove.
+    p <= 1 in exact arithmetic; the min enforces it where rounding puts the recomputed score
+    above the forward's lse (float32 spaces scores of 1e10 by 1024 nats: exp would overflow).
+    The exponent is one fused multiply-add."""
+    return tl.exp2(tl.minimum(s * scale_log2 - lse2[:, None], 0.0))
+
+
+@triton.jit
 def attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST: tl.constexpr,
                     IEEE: tl.constexpr):
     """One [rows, keys] tile of the attention backward: p = exp(s - lse) where visible, and
     ds = p * (dO V^T - delta). dV += p^T dO, dK += ds^T Q * scale, dQ += ds K * scale."""
-    s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-    # p <= 1 in exact arithmetic; the min enforces it where rounding puts the recomputed score
-    # above the forward's lse (float32 spaces scores of 1e10 by 1024 nats: exp would overflow).
-    p = tl.where(visible, tl.exp2(tl.minimum(s - tl.where(visible, lse2[:, None], 0.0), 0.0)), 0.0)
+    p = tl.where(visible, recomputed_probabilities(dot(q, tl.trans(k), UPCAST, IEEE), lse2,
+                                                   scale_log2), 0.0)
     ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) - delta[:, None])
     return p, ds

@@ -8,10 +8,11 @@ that picked it inner), with an exact log-sum-exp merge.
    entries; the number of pieces has a shape-only bound, so no launch needs a host sync.
 2. `_selected_partials`, once per token chunk: one program per piece loads its K/V block
    once, walks the piece in tiles of BLOCK_T tokens (their G query heads stacked into one
-   [BLOCK_T * GP, D] tile) and writes a normalised partial output with its own log-sum-exp
-   for every (token, slot, head). No shared softmax shift.
+   [BLOCK_T * GP, D] tile) and writes, for every (token, slot, head), a partial output
+   o_s = sum_j exp(s_j - m_s) v_j with its own shift m_s (log2(BLOCK_N) above its row max)
+   and log-sum-exp lse_s. No shared softmax shift.
 3. `_merge_partials`, once per token chunk: per token and head, merges the slots the forward
-   used in slot order (deterministic): o = sum_s exp(lse_s - lse) o_s, lse = logsumexp_s lse_s.
+   used in slot order (deterministic): lse = logsumexp_s lse_s, o = sum_s exp(m_s - lse) o_s.
 
 Why token chunks: the partial buffers hold C * n * Hq * D elements, not Tq * n * Hq * D (at
 64K tokens, G = 16, bf16: 17 GiB). The forward barely notices the split; the backward pays
@@ -40,7 +41,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import (attention_grads, block_sizes, dot, dot_modes, load_backward_rows,
+from .common import (block_sizes, dot, dot_modes, load_backward_rows, recomputed_probabilities,
                      register_cap, row_dot, sequence_tables, sort_rows)
 
 LOG2E = 1.4426950408889634
@@ -76,8 +77,8 @@ class WorkList(NamedTuple):
 
 
 def partial_bytes(q: torch.Tensor, num_selected: int) -> int:
-    """Bytes of partials per token: n * Hq rows of D elements in q's dtype and one float32."""
-    return num_selected * q.shape[2] * (q.shape[3] * q.element_size() + 4)
+    """Bytes of partials per token: n * Hq rows of D elements in q's dtype and two float32."""
+    return num_selected * q.shape[2] * (q.shape[3] * q.element_size() + 8)
 
 
 def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
@@ -246,7 +247,7 @@ def _load_block(K, V, batch, kv_head, block, k_start, k_len, select_block_size,
 
 
 @triton.jit
-def _tile_rows(ORDER, bh, start, end, num_entries, num_selected, G: tl.constexpr,
+def _tile_rows(ORDER, bh, start, end, num_entries, NUM_SELECTED: tl.constexpr, G: tl.constexpr,
                GP: tl.constexpr, BLOCK_M: tl.constexpr):
     """Rows of a tile: entry start + m // GP of `order` (up to end), query head member m % GP.
     Returns (entry, token, member, row_ok), entry = token * n + slot, int64."""
@@ -254,25 +255,49 @@ def _tile_rows(ORDER, bh, start, end, num_entries, num_selected, G: tl.constexpr
     slot_row = start + m // GP
     member = m % GP
     row_ok = (slot_row < end) & (member < G)
-    # ORDER holds int32 entries (Tq * n < 2**31): divide in int32, not by int64's slow routine.
+    # ORDER holds int32 entries (Tq * n < 2**31): divide in int32 (by a constant: a shift at
+    # n = 16), not by int64's slow routine.
     entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0)
-    return entry.to(tl.int64), (entry // num_selected).to(tl.int64), member, row_ok
+    return entry.to(tl.int64), (entry // NUM_SELECTED).to(tl.int64), member, row_ok
+
+
+@triton.jit
+def _whole_block_last_key(block, k_len, select_block_size, BLOCK_N: tl.constexpr):
+    """The last key of a block whose BLOCK_N keys all exist; for a sequence's short last block
+    or a block narrower than BLOCK_N, which no tile sees whole, a key past every position."""
+    last_key = (block + 1) * select_block_size - 1
+    return tl.where((select_block_size == BLOCK_N) & (last_key < k_len), last_key, 2147483647)
+
+
+@triton.jit
+def _tile_sees_part(ORDER, bh, start, num_entries, pos_offset, last_key,
+                    NUM_SELECTED: tl.constexpr):
+    """Whether some row of the tile at `start` sees only part of its block, so the tile needs
+    the visibility mask. A piece's entries are in token order: the first row's query has the
+    lowest position (token + pos_offset). Only the block's own tokens (the forced local block)
+    and the tokens of a short last block take the mask; every other tile skips its compares."""
+    first_token = tl.load(ORDER + bh * num_entries + start) // NUM_SELECTED
+    return first_token + pos_offset < last_key
 
 
 @triton.jit
 def _selected_partials(
-    Q, K, V, O_PART, LSE_PART, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START,
-    ROW_SEQ, CU_Q, CU_K,
+    Q, K, V, O_PART, LSE_PART, SHIFT_PART, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
+    CHUNK_START, ROW_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
     stride_sb, stride_st, stride_sh,
     num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
-    num_selected, select_block_size, piece_entries, scale_log2,
-    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    select_block_size, piece_entries, scale_log2,
+    NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
 ):
-    """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D],
-    LSE_PART [BH, C * n, G] (log2 units): entry e of the chunk at e - entry_base."""
+    """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D]
+    (unnormalised: sum_j 2^(s_j - shift) v_j; NORMALIZE: divided by sum_j 2^(s_j - shift)),
+    LSE_PART and SHIFT_PART [BH, C * n, G] float32 (log2 units; SHIFT_PART unused with
+    NORMALIZE): entry e of the chunk at e - entry_base. P_OFFSET = log2(BLOCK_N). ALWAYS_MASK:
+    every tile takes the visibility mask (a tuning switch; the mask-free tiles are exact)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     # Offsets are int64 throughout: the partial buffers may pass 2**31 elements.
     bh = tl.program_id(1).to(tl.int64)
@@ -283,36 +308,48 @@ def _selected_partials(
     if active:
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
-            num_selected, stride_sb, stride_st, stride_sh)
+            NUM_SELECTED, stride_sb, stride_st, stride_sh)
         k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
                                         select_block_size, stride_kb, stride_kt, stride_kh,
                                         HEAD_DIM, BLOCK_N, BLOCK_D)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
+        last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
         for start in range(first, end, BLOCK_T):
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                      num_selected, G, GP, BLOCK_M)
+                                                      NUM_SELECTED, G, GP, BLOCK_M)
             pos = (k_len - q_len + (token - q_start)).to(tl.int32)
             q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
                       + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
             q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
 
+            # Scaled before the max, so the max and the exponents share their roundings (scores
+            # of 1e10 are 1024 apart in float32: a fused multiply-add against the rounded max
+            # could put a row's top exponent hundreds above or below 0).
             s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-            visible = key_ok[None, :] & (rel[None, :] <= pos[:, None])
-            s = tl.where(visible, s, float("-inf"))
+            if ALWAYS_MASK or _tile_sees_part(ORDER, bh, start, num_entries,
+                                              k_len - q_len - q_start, last_key, NUM_SELECTED):
+                s = tl.where(key_ok[None, :] & (rel[None, :] <= pos[:, None]), s, float("-inf"))
             row_max = tl.max(s, 1)
             shift = tl.where(row_max == float("-inf"), 0.0, row_max)
+            if not NORMALIZE:
+                # log2(BLOCK_N) above the max: p <= 1 / BLOCK_N, sum(p) <= 1 and |p V| <= max |v|,
+                # so the unnormalised output cannot overflow a float16 (the merge divides once).
+                shift += P_OFFSET
             p = tl.exp2(s - shift[:, None])
             total = tl.sum(p, 1)
             seen = total > 0
-            # One reciprocal per row, not an IEEE division per element (a float32 rounding more).
-            out = dot(p.to(v.dtype), v, UPCAST, IEEE) * (1.0 / tl.where(seen, total, 1.0))[:, None]
+            out = dot(p.to(v.dtype), v, UPCAST, IEEE)
+            if NORMALIZE:
+                out = out * (1.0 / tl.where(seen, total, 1.0))[:, None]
             lse = tl.where(seen, shift + tl.log2(tl.where(seen, total, 1.0)), float("-inf"))
 
             part = (bh * part_entries + entry - entry_base) * G + member
             tl.store(O_PART + part[:, None] * HEAD_DIM + d[None, :], out.to(O_PART.dtype.element_ty),
                      mask=row_ok[:, None] & d_ok[None, :])
             tl.store(LSE_PART + part, lse, mask=row_ok)
+            if not NORMALIZE:
+                tl.store(SHIFT_PART + part, shift, mask=row_ok)
 
 
 @triton.jit
@@ -340,11 +377,11 @@ def _used_slots(SELECTION, batch, token, kv_head, t_ok, s, num_selected, stride_
 
 @triton.jit
 def _merge_partials(
-    O, LSE, O_PART, LSE_PART,
+    O, LSE, O_PART, LSE_PART, SHIFT_PART,
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
     token_base, token_stop, num_kv_heads, part_entries, num_selected,
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
-    NP: tl.constexpr, UNROLL: tl.constexpr,
+    NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr,
 ):
     """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: merge the
     slots of each token of the chunk (token_base .. token_stop), in slot order. Slots the
@@ -377,8 +414,12 @@ def _merge_partials(
                           mask=ok[:, None] & d_ok[None, :], other=0.0)
             used = lse_s > float("-inf")
             weight = tl.where(used, tl.exp2(lse_s - shift), 0.0)
-            acc += tl.where(used[:, None], o_s.to(tl.float32) * weight[:, None], 0.0)
             total += weight
+            if not NORMALIZE:
+                # o_s is unnormalised: exp(lse_s - lse) o_s / total_s = exp(shift_s - lse) o_s
+                shift_s = tl.load(SHIFT_PART + part0 + s * G, mask=ok, other=0.0)
+                weight = tl.where(used, tl.exp2(shift_s - shift), 0.0)
+            acc += tl.where(used[:, None], o_s.to(tl.float32) * weight[:, None], 0.0)
     seen = total > 0
     out = acc / tl.where(seen, total, 1.0)[:, None]
     lse = tl.where(seen, (shift + tl.log2(tl.where(seen, total, 1.0))) * LN2, float("-inf"))
@@ -404,16 +445,20 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                select_block_size: int, scale: float, rows: int = 64,
                                num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
-                               max_registers: Optional[int] = None, merge_tokens: int = 16):
+                               max_registers: Optional[int] = None, merge_tokens: int = 16,
+                               normalize_partials: bool = False, always_mask: bool = False):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
     Tuning knobs (benchmarks/sweep_selected.py): `rows` (query rows per tile, G heads x
     BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`,
     `max_registers` (the partials kernel's register cap, common.register_cap; None: 168 up
-    to D = 128), `merge_tokens` (tokens per merge program, a power of two);
-    `chunk_tokens` (default: what `workspace_bytes` of partials hold, see chunk_tokens_for).
-    Workspace: C * n * Hq * D elements in q's dtype plus C * n * Hq float32.
+    to D = 128), `merge_tokens` (tokens per merge program, a power of two),
+    `normalize_partials` (divide each partial output by its sum in the partials kernel, not
+    once in the merge), `always_mask` (every tile takes the visibility mask, not only those
+    that see part of their block); `chunk_tokens` (default: what `workspace_bytes` of partials
+    hold, see chunk_tokens_for).
+    Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32.
     """
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads, n = k.shape[2], indices.shape[3]
@@ -437,30 +482,32 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     part_entries = min(chunk_tokens, num_queries) * n
     o_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
     lse_part = torch.empty((bh, part_entries, group), dtype=torch.float32, device=q.device)
+    shift_part = lse_part if normalize_partials else torch.empty_like(lse_part)   # unused if so
     sel = index.selection
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
         lse_part.fill_(float("-inf"))             # slots the forward does not use stay -inf
         _selected_partials[(work.per_chunk, bh)](
-            q, k, v, o_part, lse_part, sel, index.order, index.group_end, work.group, work.first,
-            work.chunk_start, row_seq, cu_q, cu_k,
+            q, k, v, o_part, lse_part, shift_part, sel, index.order, index.group_end, work.group,
+            work.first, work.chunk_start, row_seq, cu_q, cu_k,
             q.stride(0), q.stride(1), q.stride(2),
             k.stride(0), k.stride(1), k.stride(2),
             sel.stride(0), sel.stride(1), sel.stride(2),
             num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
-            token_base * n, part_entries, n, select_block_size, piece_entries, scale * LOG2E,
-            G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+            token_base * n, part_entries, select_block_size, piece_entries, scale * LOG2E,
+            NUM_SELECTED=n, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-            **dot_modes(q.dtype),
-            num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
+            **dot_modes(q.dtype), P_OFFSET=float(block_n.bit_length() - 1),
+            NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask, num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
-            o, lse, o_part, lse_part,
+            o, lse, o_part, lse_part, shift_part,
             o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
             token_base, token_stop, num_kv_heads, part_entries, n,
             G=group, HEAD_DIM=head_dim, BLOCK_T=merge_tokens, BLOCK_D=sizes.block_d,
-            NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
+            NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, NORMALIZE=normalize_partials,
+            num_warps=4,
         )
     return o, lse
 
@@ -474,8 +521,8 @@ def _selected_bwd_chunks(
     stride_lb, stride_lt,
     stride_sb, stride_st, stride_sh,
     num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
-    per_chunk, num_selected, select_block_size, piece_entries, scale, scale_log2,
-    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    per_chunk, select_block_size, piece_entries, scale, scale_log2,
+    NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
     ATOMIC: tl.constexpr,
 ):
@@ -495,7 +542,7 @@ def _selected_bwd_chunks(
     if active:
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
-            num_selected, stride_sb, stride_st, stride_sh)
+            NUM_SELECTED, stride_sb, stride_st, stride_sh)
         k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
                                         select_block_size, stride_kb, stride_kt, stride_kh,
                                         HEAD_DIM, BLOCK_N, BLOCK_D)
@@ -503,18 +550,27 @@ def _selected_bwd_chunks(
         d_ok = d < HEAD_DIM
         dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
         for start in range(first, end, BLOCK_T):
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                      num_selected, G, GP, BLOCK_M)
+                                                      NUM_SELECTED, G, GP, BLOCK_M)
             pos = (k_len - q_len + (token - q_start)).to(tl.int32)
             q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
                 Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
                 stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
-            visible = row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None])
-            p, ds = attention_grads(q, do, k, v, lse2, delta, visible, scale_log2, UPCAST, IEEE)
+            p = recomputed_probabilities(dot(q, tl.trans(k), UPCAST, IEEE), lse2, scale_log2)
+            # Tiles that see the whole block skip the mask: their missing rows (q = dO = 0,
+            # lse = delta = 0) get p = 1 but ds = 0 and add nothing to dK, dV.
+            if _tile_sees_part(ORDER, bh, start, num_entries, k_len - q_len - q_start, last_key,
+                               NUM_SELECTED):
+                p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
+                             p, 0.0)
+            # ds carries the scale (one fused multiply-add a score, not a multiply per dQ and
+            # dK element)
+            ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) * scale - delta[:, None] * scale)
             dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
             dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
-            dq = dot(ds.to(k.dtype), k, UPCAST, IEEE) * scale
+            dq = dot(ds.to(k.dtype), k, UPCAST, IEEE)
             if ATOMIC:
                 tl.atomic_add(DQ_PART + row_offsets, dq, mask=row_mask, sem="relaxed")
             else:
@@ -526,13 +582,13 @@ def _selected_bwd_chunks(
             kv_offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
                           + kv_head * stride_kh + d[None, :])
             kv_mask = key_ok[:, None] & d_ok[None, :]
-            tl.atomic_add(DK_PART + kv_offsets, dk * scale, mask=kv_mask, sem="relaxed")
+            tl.atomic_add(DK_PART + kv_offsets, dk, mask=kv_mask, sem="relaxed")
             tl.atomic_add(DV_PART + kv_offsets, dv, mask=kv_mask, sem="relaxed")
         else:
             c = tl.arange(0, BLOCK_N)
             piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
             piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
-            tl.store(DK_PART + piece_offsets, dk * scale, mask=piece_mask)
+            tl.store(DK_PART + piece_offsets, dk, mask=piece_mask)
             tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
 
 
@@ -687,9 +743,9 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             q, k, v, do, lse, delta, dq_part, dk_part, dv_part,
             *_piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse),
             num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
-            token_base * n, part_entries, work.per_chunk, n, select_block_size, piece_entries,
+            token_base * n, part_entries, work.per_chunk, select_block_size, piece_entries,
             scale, scale * LOG2E,
-            G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+            NUM_SELECTED=n, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
             **dot_modes(q.dtype), ATOMIC=False, num_warps=num_warps, num_stages=num_stages,
             **register_cap(max_registers),
@@ -739,9 +795,9 @@ def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seq
         q, k, v, do, lse, row_dot(do, o), *accumulators,
         *_piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse),
         k.shape[2], num_entries, index.group_end.shape[1], work.group.shape[1], 1, 0,
-        0, 0, work.per_chunk, indices.shape[3], select_block_size, piece_entries,
+        0, 0, work.per_chunk, select_block_size, piece_entries,
         scale, scale * LOG2E,
-        G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
+        NUM_SELECTED=indices.shape[3], G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
         BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
         **dot_modes(q.dtype), ATOMIC=True,
         num_warps=num_warps or (4 if head_dim <= 128 else 8), num_stages=num_stages,
