@@ -34,6 +34,7 @@ FORWARD = [
     dict(normalize_partials=True),    # divide in the partials kernel, as before session 13
     dict(always_mask=True),           # mask every tile
     dict(normalize_partials=True, always_mask=True),
+    dict(num_stages=2),               # the next tile's rows loaded (cp.async) during this one
 ]
 BACKWARD = [
     {},
@@ -41,6 +42,7 @@ BACKWARD = [
     dict(reduce_tokens=64),
     dict(rows=32),
     dict(num_warps=8),                # dK/dV accumulators on twice the threads: no spills
+    dict(num_stages=2),
     dict(workspace_bytes=ONE_CHUNK),
 ]
 
