@@ -35,6 +35,8 @@ FORWARD = [
     dict(always_mask=True),           # mask every tile
     dict(normalize_partials=True, always_mask=True),
     dict(num_stages=2),               # the next tile's rows loaded (cp.async) during this one
+    dict(piece_tiles=16),             # fewer programs: each pays ~7 dependent loads to start
+    dict(piece_tiles=32),
 ]
 BACKWARD = [
     {},
