@@ -393,6 +393,55 @@ def test_range_kernels_small_tiles(packed, dtype):
         check_backward(p, {name: list(zip(grads, zip(refs, floors)))})
 
 
+def boundary_selection(q_len, k_len, num_kv_heads, block):
+    """indices [1, q_len, num_kv_heads, 3]: at kv head h, a query at position pos (pos = the
+    token + k_len - q_len) picks its own block only if pos % block >= h, the block before it,
+    and block 0 from the third block on (else -1). So at head h every block's group of
+    entries starts with the query at offset h into the block: the selected kernels' tiles
+    start there, on every offset from 0 to block - 1 across the heads."""
+    pos = torch.arange(q_len) + k_len - q_len
+    own = pos // block
+    slots = torch.stack([own, own - 1, torch.where(own >= 2, 0, -1)], -1)     # [q_len, 3]
+    h = torch.arange(num_kv_heads)[:, None]
+    own_ok = (pos % block)[None, :] >= h                                        # [Hkv, q_len]
+    indices = slots[None].repeat(num_kv_heads, 1, 1)
+    indices[..., 0] = torch.where(own_ok, indices[..., 0], -1)
+    return indices.clamp(min=-1).permute(1, 0, 2)[None].int().contiguous()
+
+
+@pytest.mark.parametrize("group,behind", [(1, 0), (3, 8)])
+def test_selected_mask_boundaries(group, behind):
+    """The selected kernels skip the visibility mask on tiles whose first query sees the
+    whole block. boundary_selection starts a tile at every offset into a block, so a mask
+    skipped one query too early (a query missing the block's last key) fails here, forward
+    and backward, against the float64 oracle; queries behind keys shift the positions."""
+    block, num_kv_heads, d, k_len = 16, 16, 16, 64
+    q_len = k_len - behind
+    gen = torch.Generator().manual_seed(31 + group)
+    q = torch.randn(1, q_len, num_kv_heads * group, d, generator=gen)
+    k, v, do = (torch.randn(1, k_len, num_kv_heads, d, generator=gen) for _ in range(3))
+    do = torch.randn(q.shape, generator=gen)
+    indices = boundary_selection(q_len, k_len, num_kv_heads, block)
+    scale = d ** -0.5
+    ref_inputs = (q.double(), k.double(), v.double(), indices)
+    ref_args = (None, None, block, scale)
+    o_ref, lse_ref = R.selected_attention(*ref_inputs, *ref_args)
+    inputs = tuple(x.to(DEVICE) for x in (q, k, v, indices))
+    poison_allocator(DEVICE)
+    o, lse = selected_attention_forward(*inputs, None, None, block, scale)
+    assert rel_error(o, o_ref) <= REL_TOL[torch.float32], rel_error(o, o_ref)
+    assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref))
+    finite = torch.isfinite(lse_ref)
+    assert (lse.cpu()[finite].double() - lse_ref[finite]).abs().max() <= 1e-4
+    poison_allocator(DEVICE)
+    grads = selected_attention_backward(do.to(DEVICE), *inputs, o, lse, None, None, block, scale)
+    refs = R.selected_attention_backward(do.double(), *ref_inputs, *ref_args)
+    floors = attention_gradient_floors(R.selected_attention, R.selected_attention_backward,
+                                       ref_inputs, ref_args, do.double(), scale)
+    for which, grad, ref, floor in zip(("dq", "dk", "dv"), grads, refs, floors):
+        assert rel_error(grad, ref, floor) <= REL_TOL[torch.float32], (which, rel_error(grad, ref, floor))
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("seqlen,group,dtype", LONG_CASES)
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
