@@ -499,7 +499,8 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             NUM_SELECTED=n, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
             **dot_modes(q.dtype), P_OFFSET=float(block_n.bit_length() - 1),
-            NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask, num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
+            NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask,
+            num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
             o, lse, o_part, lse_part, shift_part,
