@@ -43,7 +43,7 @@ BACKWARD = [
     dict(deterministic=False),        # float32 atomics, one pass, no partials
     dict(reduce_tokens=64),
     dict(rows=32),
-    dict(num_warps=8),                # dK/dV accumulators on twice the threads: no spills
+    dict(num_warps=8),                # dK/dV accumulators on twice the threads
     dict(num_stages=2),
     dict(workspace_bytes=ONE_CHUNK),
 ]
