@@ -91,7 +91,8 @@ def _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0, i0, c, d, d_ok, 
     else:
         k = tl.load(key_ptrs, mask=d_ok[None, :], other=0.0)
     s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2                         # [rows, KEYS]
-    # p <= 1 (the min guards against rounding of huge scores: common.attention_grads), scaled
+    # p <= 1 (the min guards against rounding of huge scores: common.recomputed_probabilities),
+    # scaled
     p = tl.exp2(tl.minimum(s - lse2[:, None], 0.0) + P_SHIFT)
     if MASKED:
         visible = row_in[:, None] & i_ok[None, :] & (i[None, :] * cmp_stride + cmp_block - 1 <= pos[:, None])
