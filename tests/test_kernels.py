@@ -555,14 +555,19 @@ def test_block_index(packed, chunk_tokens):
     (1000, 2, 16, torch.float32), (1, 1, 16, torch.float16)])
 def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
     """The selected branch's default token chunks: at most MAX_CHUNKS of them, each holding
-    at least MIN_WORKSPACE_BYTES of partials unless one chunk holds the whole call; an
-    explicit workspace is respected (down to 64 tokens)."""
+    2/3 to 3/2 of MIN_WORKSPACE_BYTES of partials, unless one chunk holds the whole call
+    (fewer bytes) or there are MAX_CHUNKS (more); an explicit workspace is respected (down to
+    64 tokens). G = 1 at 64K (1.03 GiB of partials) takes one chunk, not a second 3% full."""
     from fsa_ops.kernels import selected_attention as S
     q = torch.empty(1, seqlen, heads, head_dim, dtype=dtype, device="meta")
     per_token = S.partial_bytes(q, 16)
     tokens = S.chunk_tokens_for(q, 16)
+    chunks = -(-seqlen // tokens)
     assert 1 <= tokens <= seqlen and (tokens == seqlen or tokens % 64 == 0)
-    assert -(-seqlen // tokens) <= S.MAX_CHUNKS
-    assert tokens == seqlen or tokens * per_token >= S.MIN_WORKSPACE_BYTES - 64 * per_token
+    assert chunks <= S.MAX_CHUNKS
+    assert chunks == 1 or tokens * per_token >= 2 * S.MIN_WORKSPACE_BYTES // 3
+    assert chunks == S.MAX_CHUNKS or tokens * per_token <= 3 * S.MIN_WORKSPACE_BYTES // 2 + 64 * per_token
+    if (seqlen, heads, dtype) == (65536, 4, torch.bfloat16):
+        assert chunks == 1
     small = S.chunk_tokens_for(q, 16, workspace_bytes=256 << 20)
     assert small == seqlen or small == max(64, (256 << 20) // per_token // 64 * 64)

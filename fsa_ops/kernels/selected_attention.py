@@ -46,10 +46,12 @@ from .common import (block_sizes, dot, dot_modes, load_backward_rows, recomputed
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
-# Default partial workspace: the whole call's partials split into at most MAX_CHUNKS token
-# chunks, each at least MIN_WORKSPACE_BYTES. Every extra chunk costs the backward ~0.6 ms at
-# 64K on an H100 (float32 dK/dV sums and dK/dV piece partials read and written); the forward
-# hardly notices. H100 sweep: benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/.
+# Default partial workspace: the whole call's partials split into equal token chunks, as many
+# as MIN_WORKSPACE_BYTES goes into them (rounded to the nearest whole number, 1 to MAX_CHUNKS).
+# Every extra chunk costs the backward ~0.6 ms at 64K on an H100 (float32 dK/dV sums and dK/dV
+# piece partials read and written; H100 sweep: benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/),
+# hence rounding, not ceiling: at G = 1 the 64K call's 1.03 GiB of partials took two chunks, one
+# of them 3% full, and one chunk is 15% faster in the backward (H200, session 14).
 MAX_CHUNKS = 4
 MIN_WORKSPACE_BYTES = 1 << 30
 SLOTS_IN_FLIGHT = 4          # slot partials the reduction kernels load at once
@@ -83,12 +85,15 @@ def partial_bytes(q: torch.Tensor, num_selected: int) -> int:
 
 def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
     """Tokens per chunk, a multiple of 64 (at least 64, at most Tq): as many as
-    `workspace_bytes` of partials hold; by default at least what MIN_WORKSPACE_BYTES holds
-    and enough for at most MAX_CHUNKS chunks."""
+    `workspace_bytes` of partials hold; by default Tq split into equal chunks, round(partials /
+    MIN_WORKSPACE_BYTES) of them, at least 1 and at most MAX_CHUNKS."""
     num_queries, per_token = q.shape[1], partial_bytes(q, num_selected)
-    tokens = (workspace_bytes or MIN_WORKSPACE_BYTES) // per_token // 64 * 64
-    if not workspace_bytes:
-        tokens = max(tokens, triton.cdiv(triton.cdiv(num_queries, MAX_CHUNKS), 64) * 64)
+    if workspace_bytes:
+        tokens = workspace_bytes // per_token // 64 * 64
+    else:
+        total = num_queries * per_token
+        chunks = min(MAX_CHUNKS, max(1, (total + MIN_WORKSPACE_BYTES // 2) // MIN_WORKSPACE_BYTES))
+        tokens = triton.cdiv(triton.cdiv(num_queries, chunks), 64) * 64
     return min(max(1, num_queries), max(64, tokens))
 
 
