@@ -35,16 +35,21 @@ FORWARD = [
     dict(always_mask=True),           # mask every tile
     dict(normalize_partials=True, always_mask=True),
     dict(num_stages=2),               # the next tile's rows loaded (cp.async) during this one
+    dict(num_stages=3),               # and the entries of the tile after it (ORDER, cp.async)
+    dict(rows=128, num_warps=8, max_registers=128),   # 2 programs of 8 warps per SM
     dict(piece_tiles=16),             # fewer programs: each pays ~7 dependent loads to start
     dict(piece_tiles=32),
 ]
 BACKWARD = [
     {},
+    dict(num_stages=1),               # before session 14 (default now: backward_stages)
+    dict(num_stages=2),
+    dict(num_stages=3),
     dict(deterministic=False),        # float32 atomics, one pass, no partials
     dict(reduce_tokens=64),
     dict(rows=32),
     dict(num_warps=8),                # dK/dV accumulators on twice the threads
-    dict(num_stages=2),
+    dict(rows=128, num_warps=8),      # one program of 8 warps per SM (255 registers)
     dict(workspace_bytes=ONE_CHUNK),
 ]
 

@@ -685,15 +685,16 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                 select_block_size: int, scale: float, rows: int = 0,
                                 num_warps: int = 0, chunk_entries: int = 1024,
                                 chunk_tokens: int = 0, workspace_bytes: int = 0,
-                                num_stages: int = 1, max_registers: int = 0,
+                                num_stages: int = 0, max_registers: int = 0,
                                 reduce_tokens: int = 16, deterministic: bool = True):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
-    `chunk_tokens` / `workspace_bytes` / `num_stages` as in the forward; `max_registers`
-    (common.register_cap) defaults to no cap: the piece kernel's two float32 dK/dV
-    accumulators alone take 128 registers a thread, and a cap of 168 spills ~0.9 KB;
-    `reduce_tokens` (tokens per dQ-reduction program, a power of two).
+    `chunk_tokens` / `workspace_bytes` as in the forward; `num_stages` (0: backward_stages, or
+    1 with deterministic=False); `max_registers` (common.register_cap) defaults to no cap:
+    the piece kernel's two float32 dK/dV accumulators alone take 128 registers a thread, and
+    a cap of 168 spills ~0.9 KB; `reduce_tokens` (tokens per dQ-reduction program, a power
+    of two).
 
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
@@ -709,9 +710,12 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     if q.numel() == 0 or k.numel() == 0:
         return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
     if not deterministic:
+        # One stage: with backward_stages' 3 the atomic path's selected fwd+bwd took 16.66 ms at
+        # G = 4 in the harness, against 14.65 with one (H200, sessions 14 and 13).
         return _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                                          select_block_size, scale, rows, num_warps, chunk_entries,
-                                         num_stages, max_registers)
+                                         num_stages or 1, max_registers)
+    num_stages = num_stages or backward_stages(q, num_heads // num_kv_heads)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     # Rows per tile: 64 with 4 warps, or 32 with 8 warps past D = 128 (q, dO, K, V tiles and
     # two float32 accumulators must fit the SM). H100 sweep: benchmarks/results/.../tuning/.
@@ -772,6 +776,17 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             FIRST=chunk == 0, LAST=chunk == index.num_chunks - 1, num_warps=4,
         )
     return dq, dk, dv
+
+
+def backward_stages(q: torch.Tensor, group: int) -> int:
+    """q [B, Tq, Hq, D] -> the piece kernel's default num_stages: with 2 or 3 the next tiles'
+    rows (and with 3 the entries of the tile after them) load with cp.async during this tile.
+    H200, 64K, bf16, D = 128, ms for 1 / 2 / 3 stages: G = 1: 2.94 / 2.79 / 2.73; G = 4:
+    8.81 / 8.36 / 8.07; G = 16: 28.09 / 26.98 / 27.63 (benchmarks/results/NVIDIA_H200/session14/).
+    Measured for 2-byte dtypes up to D = 128 only; float32 and D > 128 keep one stage."""
+    if q.element_size() != 2 or q.shape[3] > 128:
+        return 1
+    return 2 if triton.next_power_of_2(group) >= 16 else 3
 
 
 def _piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse) -> tuple:
