@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One lease's worth of GPU work, logs under $OUT:
-#   bash benchmarks/gpu_session.sh kernels   # Triton kernel suite in four processes (ci profile)
+#   bash benchmarks/gpu_session.sh kernels   # Triton kernel suite in six processes (ci profile)
+#   bash benchmarks/gpu_session.sh oracle    # the hypothesis oracles alone, a process per shard
 #   bash benchmarks/gpu_session.sh tests     # every triton/cuda test (dev profile) + main job
 #   bash benchmarks/gpu_session.sh bench     # main job + benchmarks/run.py --preset quick
 #   bash benchmarks/gpu_session.sh all       # the whole test suite too
@@ -57,11 +58,20 @@ kernel_suites() {
 }
 if [ "$what" = kernels ]; then
   # Compiling the kernels' many specializations is CPU-bound and dominates a fresh machine:
-  # four pytest processes share the Triton cache and the 16 cores; the main job runs alongside.
+  # six pytest processes share the Triton cache and the 16 cores; the main job runs alongside.
   # (the main job, ~45 GB, runs in `bench`: beside four suites it ran the GPU out of memory)
-  kernel_suites "$budget" "test_backward_kernels_match_oracle" \
+  # The backward oracle's shards (tests/test_kernels.py ORACLE_SHARDS) in processes of their own.
+  kernel_suites "$budget" "backward_kernels_match_oracle and shard0" \
+    "backward_kernels_match_oracle and shard1" "backward_kernels_match_oracle and shard2" \
     "test_backward_kernels_long_sequences or packed_long or deterministic or registered or block_index" \
     "test_forward_kernels_match_oracle or select_blocks_geometries" "test_forward_kernels_long_sequences"
+fi
+if [ "$what" = oracle ]; then
+  # The hypothesis oracles alone: every shard of the forward and the backward in its own process.
+  kernel_suites "$budget" "forward_kernels_match_oracle and shard0" \
+    "forward_kernels_match_oracle and shard1" "forward_kernels_match_oracle and shard2" \
+    "backward_kernels_match_oracle and shard0" "backward_kernels_match_oracle and shard1" \
+    "backward_kernels_match_oracle and shard2"
 fi
 if [ "$what" = tune ]; then
   # Timings come from one process at a time; the kernel suite (small shapes) runs beside it.
