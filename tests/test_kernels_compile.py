@@ -20,7 +20,7 @@ from fsa_ops.kernels.selected_attention import (  # noqa: E402
     _index_entries, _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
     _selected_partials)
 
-FLOAT_POINTERS = {"LSE", "LSE_PART", "SHIFT_PART", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
+FLOAT_POINTERS = {"LSE", "PART_STATS", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",

@@ -275,19 +275,19 @@ def _whole_block_last_key(block, k_len, select_block_size, BLOCK_N: tl.constexpr
 
 
 @triton.jit
-def _tile_sees_part(ORDER, bh, start, num_entries, pos_offset, last_key,
-                    NUM_SELECTED: tl.constexpr):
-    """Whether some row of the tile at `start` sees only part of its block, so the tile needs
-    the visibility mask. A piece's entries are in token order: the first row's query has the
-    lowest position (token + pos_offset). Only the block's own tokens (the forced local block)
-    and the tokens of a short last block take the mask; every other tile skips its compares."""
-    first_token = tl.load(ORDER + bh * num_entries + start) // NUM_SELECTED
-    return first_token + pos_offset < last_key
+def _first_token(ORDER, bh, start, end, num_entries, NUM_SELECTED: tl.constexpr):
+    """The token of entry `start` of `order` (of the last entry, end - 1, past it): the lowest
+    token of the tile at `start`, since a piece's entries are in token order. The tile needs
+    the visibility mask when that token's query sees only part of the block
+    (first_token + pos_offset < last_key): the block's own tokens (the forced local block) and
+    the tokens of a short last block. Every other tile skips its compares. The loops load it
+    a tile ahead, so its latency hides behind the tile before."""
+    return tl.load(ORDER + bh * num_entries + tl.minimum(start, end - 1)) // NUM_SELECTED
 
 
 @triton.jit
 def _selected_partials(
-    Q, K, V, O_PART, LSE_PART, SHIFT_PART, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
+    Q, K, V, O_PART, PART_STATS, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
     CHUNK_START, ROW_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
@@ -300,8 +300,8 @@ def _selected_partials(
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D]
     (unnormalised: sum_j 2^(s_j - shift) v_j; NORMALIZE: divided by sum_j 2^(s_j - shift)),
-    LSE_PART and SHIFT_PART [BH, C * n, G] float32 (log2 units; SHIFT_PART unused with
-    NORMALIZE): entry e of the chunk at e - entry_base. P_OFFSET = log2(BLOCK_N). ALWAYS_MASK:
+    PART_STATS [BH, C * n, G, 2] float32: (lse, shift) in log2 units (shift unused with
+    NORMALIZE); entry e of the chunk at e - entry_base. P_OFFSET = log2(BLOCK_N). ALWAYS_MASK:
     every tile takes the visibility mask (a tuning switch; the mask-free tiles are exact)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     # Offsets are int64 throughout: the partial buffers may pass 2**31 elements.
@@ -320,7 +320,11 @@ def _selected_partials(
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
         last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
+        next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
         for start in range(first, end, BLOCK_T):
+            first_token = next_first_token
+            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
+                                            NUM_SELECTED)
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
                                                       NUM_SELECTED, G, GP, BLOCK_M)
             pos = (k_len - q_len + (token - q_start)).to(tl.int32)
@@ -332,8 +336,7 @@ def _selected_partials(
             # of 1e10 are 1024 apart in float32: a fused multiply-add against the rounded max
             # could put a row's top exponent hundreds above or below 0).
             s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-            if ALWAYS_MASK or _tile_sees_part(ORDER, bh, start, num_entries,
-                                              k_len - q_len - q_start, last_key, NUM_SELECTED):
+            if ALWAYS_MASK or first_token + (k_len - q_len - q_start) < last_key:
                 s = tl.where(key_ok[None, :] & (rel[None, :] <= pos[:, None]), s, float("-inf"))
             row_max = tl.max(s, 1)
             shift = tl.where(row_max == float("-inf"), 0.0, row_max)
@@ -352,9 +355,10 @@ def _selected_partials(
             part = (bh * part_entries + entry - entry_base) * G + member
             tl.store(O_PART + part[:, None] * HEAD_DIM + d[None, :], out.to(O_PART.dtype.element_ty),
                      mask=row_ok[:, None] & d_ok[None, :])
-            tl.store(LSE_PART + part, lse, mask=row_ok)
-            if not NORMALIZE:
-                tl.store(SHIFT_PART + part, shift, mask=row_ok)
+            # (lse, shift) side by side: one store and one layout conversion, not two
+            pair = tl.arange(0, 2)
+            tl.store(PART_STATS + part[:, None] * 2 + pair[None, :], tl.join(lse, shift),
+                     mask=row_ok[:, None])
 
 
 @triton.jit
@@ -382,7 +386,7 @@ def _used_slots(SELECTION, batch, token, kv_head, t_ok, s, num_selected, stride_
 
 @triton.jit
 def _merge_partials(
-    O, LSE, O_PART, LSE_PART, SHIFT_PART,
+    O, LSE, O_PART, PART_STATS,
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
     token_base, token_stop, num_kv_heads, part_entries, num_selected,
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
@@ -390,7 +394,7 @@ def _merge_partials(
 ):
     """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: merge the
     slots of each token of the chunk (token_base .. token_stop), in slot order. Slots the
-    forward did not use hold lse = -inf (the launcher fills LSE_PART) and weigh nothing; their
+    forward did not use hold lse = -inf (the launcher fills PART_STATS) and weigh nothing; their
     O_PART rows are never read into the sum (tl.where, so stale data cannot leak in)."""
     bh, member, local = _reduction_program(G, BLOCK_T)
     batch = bh // num_kv_heads
@@ -402,7 +406,7 @@ def _merge_partials(
     part0 = (bh * part_entries + local * num_selected) * G + member       # slot 0 of each token
 
     slot = tl.arange(0, NP)
-    lse_all = tl.load(LSE_PART + part0[:, None] + slot[None, :] * G,
+    lse_all = tl.load(PART_STATS + (part0[:, None] + slot[None, :] * G) * 2,
                       mask=t_ok[:, None] & (slot < num_selected)[None, :], other=float("-inf"))
     top = tl.max(lse_all, 1)
     shift = tl.where(top == float("-inf"), 0.0, top)
@@ -414,7 +418,7 @@ def _merge_partials(
         for u in tl.static_range(UNROLL):
             s = s0 + u
             ok = t_ok & (local * 0 + s < num_selected)
-            lse_s = tl.load(LSE_PART + part0 + s * G, mask=ok, other=float("-inf"))
+            lse_s = tl.load(PART_STATS + (part0 + s * G) * 2, mask=ok, other=float("-inf"))
             o_s = tl.load(O_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
                           mask=ok[:, None] & d_ok[None, :], other=0.0)
             used = lse_s > float("-inf")
@@ -422,7 +426,7 @@ def _merge_partials(
             total += weight
             if not NORMALIZE:
                 # o_s is unnormalised: exp(lse_s - lse) o_s / total_s = exp(shift_s - lse) o_s
-                shift_s = tl.load(SHIFT_PART + part0 + s * G, mask=ok, other=0.0)
+                shift_s = tl.load(PART_STATS + (part0 + s * G) * 2 + 1, mask=ok, other=0.0)
                 weight = tl.where(used, tl.exp2(shift_s - shift), 0.0)
             acc += tl.where(used[:, None], o_s.to(tl.float32) * weight[:, None], 0.0)
     seen = total > 0
@@ -486,15 +490,14 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     chunk_tokens = index.chunk_tokens
     part_entries = min(chunk_tokens, num_queries) * n
     o_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
-    lse_part = torch.empty((bh, part_entries, group), dtype=torch.float32, device=q.device)
-    shift_part = lse_part if normalize_partials else torch.empty_like(lse_part)   # unused if so
+    part_stats = torch.empty((bh, part_entries, group, 2), dtype=torch.float32, device=q.device)
     sel = index.selection
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
-        lse_part.fill_(float("-inf"))             # slots the forward does not use stay -inf
+        part_stats.fill_(float("-inf"))           # slots the forward does not use stay -inf
         _selected_partials[(work.per_chunk, bh)](
-            q, k, v, o_part, lse_part, shift_part, sel, index.order, index.group_end, work.group,
+            q, k, v, o_part, part_stats, sel, index.order, index.group_end, work.group,
             work.first, work.chunk_start, row_seq, cu_q, cu_k,
             q.stride(0), q.stride(1), q.stride(2),
             k.stride(0), k.stride(1), k.stride(2),
@@ -508,7 +511,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
-            o, lse, o_part, lse_part, shift_part,
+            o, lse, o_part, part_stats,
             o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
             token_base, token_stop, num_kv_heads, part_entries, n,
             G=group, HEAD_DIM=head_dim, BLOCK_T=merge_tokens, BLOCK_D=sizes.block_d,
@@ -557,7 +560,11 @@ def _selected_bwd_chunks(
         dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
         last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
+        next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
         for start in range(first, end, BLOCK_T):
+            first_token = next_first_token
+            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
+                                            NUM_SELECTED)
             entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
                                                       NUM_SELECTED, G, GP, BLOCK_M)
             pos = (k_len - q_len + (token - q_start)).to(tl.int32)
@@ -567,8 +574,7 @@ def _selected_bwd_chunks(
             p = recomputed_probabilities(dot(q, tl.trans(k), UPCAST, IEEE), lse2, scale_log2)
             # Tiles that see the whole block skip the mask: their missing rows (q = dO = 0,
             # lse = delta = 0) get p = 1 but ds = 0 and add nothing to dK, dV.
-            if _tile_sees_part(ORDER, bh, start, num_entries, k_len - q_len - q_start, last_key,
-                               NUM_SELECTED):
+            if first_token + (k_len - q_len - q_start) < last_key:
                 p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
                              p, 0.0)
             # ds carries the scale (one fused multiply-add a score, not a multiply per dQ and
