@@ -6,10 +6,12 @@ partials kernel of the second forward at G = 4 (4 chunks: skip 4 + 3 launches):
     ncu --clock-control none --set full -k regex:_selected_partials --launch-skip 7 \\
         --launch-count 1 -o fwd python benchmarks/ncu_selected.py --group 4
 
-It prints the number of token chunks, which the --launch-skip arithmetic needs.
+It prints the number of token chunks, which the --launch-skip arithmetic needs. `--knobs
+"dict(num_stages=2)"` runs the forward launcher itself with those tuning knobs (forward only).
 """
 
 import argparse
+import ast
 import sys
 from pathlib import Path
 
@@ -17,7 +19,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.profile_layer import selected_step  # noqa: E402
-from fsa_ops.kernels.selected_attention import chunk_tokens_for  # noqa: E402
+from benchmarks.run import BLOCK, KV_HEADS, NUM_SELECTED, random_selection  # noqa: E402
+from fsa_ops.kernels.selected_attention import (  # noqa: E402
+    chunk_tokens_for, selected_attention_forward)
+
+
+def forward_with_knobs(seqlen: int, group: int, knobs: dict):
+    """A closure running the forward launcher with `knobs` on fresh random inputs."""
+    q = torch.randn(1, seqlen, KV_HEADS * group, 128, device="cuda", dtype=torch.bfloat16)
+    k, v = (torch.randn(1, seqlen, KV_HEADS, 128, device="cuda", dtype=torch.bfloat16)
+            for _ in range(2))
+    indices = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, "cuda")
+    return lambda: selected_attention_forward(q, k, v, indices, None, None, BLOCK, 128 ** -0.5,
+                                              **knobs)
 
 
 def main():
@@ -26,8 +40,15 @@ def main():
     parser.add_argument("--group", type=int, default=4)
     parser.add_argument("--backward", action="store_true")
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--knobs", default="", help='forward launcher knobs, "dict(...)"')
     args = parser.parse_args()
-    step = selected_step(args.seqlen, args.group, args.backward)
+    if args.knobs:
+        call = ast.parse(args.knobs, mode="eval").body          # dict(a=1, ...) or {...}
+        knobs = ({kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
+                 if isinstance(call, ast.Call) else ast.literal_eval(call))
+        step = forward_with_knobs(args.seqlen, args.group, knobs)
+    else:
+        step = selected_step(args.seqlen, args.group, args.backward)
     q = torch.empty(1, args.seqlen, 4 * args.group, 128, dtype=torch.bfloat16, device="meta")
     chunks = -(-args.seqlen // chunk_tokens_for(q, 16))
     print(f"T={args.seqlen} G={args.group}: {chunks} token chunks per call", flush=True)
