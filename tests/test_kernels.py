@@ -457,6 +457,35 @@ def test_selected_mask_boundaries(group, behind):
         assert rel_error(grad, ref, floor) <= REL_TOL[torch.float32], (which, rel_error(grad, ref, floor))
 
 
+# Forward launcher tuning knobs (benchmarks/sweep_selected.py times them): each must give the
+# oracle's result, across pieces of several tiles and a piece's last one.
+FORWARD_KNOBS = [dict(normalize_partials=True), dict(always_mask=True), dict(piece_tiles=1),
+                 dict(rows=16), dict(num_stages=2)]
+
+
+@pytest.mark.parametrize("knobs", FORWARD_KNOBS, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
+def test_selected_forward_knobs(knobs):
+    """boundary_selection (every block picked by a run of tokens, tiles starting at every
+    offset into a block) at G = 3 with queries behind keys, through the forward with `knobs`,
+    against the float64 oracle."""
+    group, block, num_kv_heads, d, k_len, behind = 3, 16, 4, 16, 96, 8
+    q_len = k_len - behind
+    gen = torch.Generator().manual_seed(47)
+    q = torch.randn(1, q_len, num_kv_heads * group, d, generator=gen)
+    k, v = (torch.randn(1, k_len, num_kv_heads, d, generator=gen) for _ in range(2))
+    indices = boundary_selection(q_len, k_len, num_kv_heads, block)
+    scale = d ** -0.5
+    o_ref, lse_ref = R.selected_attention(q.double(), k.double(), v.double(), indices, None,
+                                          None, block, scale)
+    poison_allocator(DEVICE)
+    o, lse = selected_attention_forward(*(x.to(DEVICE) for x in (q, k, v, indices)), None, None,
+                                        block, scale, **knobs)
+    assert rel_error(o, o_ref) <= REL_TOL[torch.float32], rel_error(o, o_ref)
+    assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref))
+    finite = torch.isfinite(lse_ref)
+    assert (lse.cpu()[finite].double() - lse_ref[finite]).abs().max() <= 1e-4
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("seqlen,group,dtype", LONG_CASES)
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
