@@ -424,30 +424,41 @@ def boundary_selection(q_len, k_len, num_kv_heads, block):
     return indices.permute(1, 0, 2)[None].int().contiguous()
 
 
+BOUNDARY_BLOCK, BOUNDARY_DIM = 16, 16
+
+
+def check_boundary_forward(group, behind, num_kv_heads, k_len, seed, **knobs):
+    """boundary_selection (block 16, D = 16, G = group, queries `behind` keys) in float32
+    through selected_attention_forward with `knobs`, against the float64 oracle. Returns
+    (gen, the inputs on DEVICE, the oracle's float64 inputs, o, lse) for a backward check."""
+    block, d = BOUNDARY_BLOCK, BOUNDARY_DIM
+    q_len = k_len - behind
+    gen = torch.Generator().manual_seed(seed)
+    q = torch.randn(1, q_len, num_kv_heads * group, d, generator=gen)
+    k, v = (torch.randn(1, k_len, num_kv_heads, d, generator=gen) for _ in range(2))
+    indices = boundary_selection(q_len, k_len, num_kv_heads, block)
+    ref_inputs = (q.double(), k.double(), v.double(), indices)
+    o_ref, lse_ref = R.selected_attention(*ref_inputs, None, None, block, d ** -0.5)
+    inputs = tuple(x.to(DEVICE) for x in (q, k, v, indices))
+    poison_allocator(DEVICE)
+    o, lse = selected_attention_forward(*inputs, None, None, block, d ** -0.5, **knobs)
+    assert rel_error(o, o_ref) <= REL_TOL[torch.float32], rel_error(o, o_ref)
+    assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref))
+    finite = torch.isfinite(lse_ref)
+    assert (lse.cpu()[finite].double() - lse_ref[finite]).abs().max() <= 1e-4
+    return gen, inputs, ref_inputs, o, lse
+
+
 @pytest.mark.parametrize("group,behind", [(1, 0), (3, 8)])
 def test_selected_mask_boundaries(group, behind):
     """The selected kernels skip the visibility mask on tiles whose first query sees the
     whole block. boundary_selection starts a tile at every offset into a block, so a mask
     skipped one query too early (a query missing the block's last key) fails here, forward
     and backward, against the float64 oracle; queries behind keys shift the positions."""
-    block, num_kv_heads, d, k_len = 16, 16, 16, 64
-    q_len = k_len - behind
-    gen = torch.Generator().manual_seed(31 + group)
-    q = torch.randn(1, q_len, num_kv_heads * group, d, generator=gen)
-    k, v = (torch.randn(1, k_len, num_kv_heads, d, generator=gen) for _ in range(2))
-    do = torch.randn(q.shape, generator=gen)
-    indices = boundary_selection(q_len, k_len, num_kv_heads, block)
-    scale = d ** -0.5
-    ref_inputs = (q.double(), k.double(), v.double(), indices)
+    gen, inputs, ref_inputs, o, lse = check_boundary_forward(group, behind, 16, 64, 31 + group)
+    do = torch.randn(inputs[0].shape, generator=gen)
+    block, scale = BOUNDARY_BLOCK, BOUNDARY_DIM ** -0.5
     ref_args = (None, None, block, scale)
-    o_ref, lse_ref = R.selected_attention(*ref_inputs, *ref_args)
-    inputs = tuple(x.to(DEVICE) for x in (q, k, v, indices))
-    poison_allocator(DEVICE)
-    o, lse = selected_attention_forward(*inputs, None, None, block, scale)
-    assert rel_error(o, o_ref) <= REL_TOL[torch.float32], rel_error(o, o_ref)
-    assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref))
-    finite = torch.isfinite(lse_ref)
-    assert (lse.cpu()[finite].double() - lse_ref[finite]).abs().max() <= 1e-4
     poison_allocator(DEVICE)
     grads = selected_attention_backward(do.to(DEVICE), *inputs, o, lse, None, None, block, scale)
     refs = R.selected_attention_backward(do.double(), *ref_inputs, *ref_args)
@@ -468,22 +479,7 @@ def test_selected_forward_knobs(knobs):
     """boundary_selection (every block picked by a run of tokens, tiles starting at every
     offset into a block) at G = 3 with queries behind keys, through the forward with `knobs`,
     against the float64 oracle."""
-    group, block, num_kv_heads, d, k_len, behind = 3, 16, 4, 16, 96, 8
-    q_len = k_len - behind
-    gen = torch.Generator().manual_seed(47)
-    q = torch.randn(1, q_len, num_kv_heads * group, d, generator=gen)
-    k, v = (torch.randn(1, k_len, num_kv_heads, d, generator=gen) for _ in range(2))
-    indices = boundary_selection(q_len, k_len, num_kv_heads, block)
-    scale = d ** -0.5
-    o_ref, lse_ref = R.selected_attention(q.double(), k.double(), v.double(), indices, None,
-                                          None, block, scale)
-    poison_allocator(DEVICE)
-    o, lse = selected_attention_forward(*(x.to(DEVICE) for x in (q, k, v, indices)), None, None,
-                                        block, scale, **knobs)
-    assert rel_error(o, o_ref) <= REL_TOL[torch.float32], rel_error(o, o_ref)
-    assert torch.equal(torch.isneginf(lse.cpu()), torch.isneginf(lse_ref))
-    finite = torch.isfinite(lse_ref)
-    assert (lse.cpu()[finite].double() - lse_ref[finite]).abs().max() <= 1e-4
+    check_boundary_forward(3, 8, 4, 96, 47, **knobs)
 
 
 @pytest.mark.cuda
