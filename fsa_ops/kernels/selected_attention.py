@@ -277,12 +277,18 @@ def _whole_block_last_key(block, k_len, select_block_size, BLOCK_N: tl.constexpr
 @triton.jit
 def _first_token(ORDER, bh, start, end, num_entries, NUM_SELECTED: tl.constexpr):
     """The token of entry `start` of `order` (of the last entry, end - 1, past it): the lowest
-    token of the tile at `start`, since a piece's entries are in token order. The tile needs
-    the visibility mask when that token's query sees only part of the block
-    (first_token + pos_offset < last_key): the block's own tokens (the forced local block) and
-    the tokens of a short last block. Every other tile skips its compares. The loops load it
-    a tile ahead, so its latency hides behind the tile before."""
+    token of the tile at `start`, since a piece's entries are in token order. The loops load
+    it a tile ahead, so its latency hides behind the tile before."""
     return tl.load(ORDER + bh * num_entries + tl.minimum(start, end - 1)) // NUM_SELECTED
+
+
+@triton.jit
+def _tile_sees_part(first_token, pos_offset, last_key):
+    """Whether the tile whose lowest token is `first_token` needs the visibility mask: its
+    first query (position first_token + pos_offset) sees only part of the block. That is the
+    block's own tokens (the forced local block) and the tokens of a short last block; every
+    other tile skips its compares."""
+    return first_token + pos_offset < last_key
 
 
 @triton.jit
@@ -336,7 +342,7 @@ def _selected_partials(
             # of 1e10 are 1024 apart in float32: a fused multiply-add against the rounded max
             # could put a row's top exponent hundreds above or below 0).
             s = dot(q, tl.trans(k), UPCAST, IEEE) * scale_log2
-            if ALWAYS_MASK or first_token + (k_len - q_len - q_start) < last_key:
+            if ALWAYS_MASK or _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
                 s = tl.where(key_ok[None, :] & (rel[None, :] <= pos[:, None]), s, float("-inf"))
             row_max = tl.max(s, 1)
             shift = tl.where(row_max == float("-inf"), 0.0, row_max)
@@ -574,7 +580,7 @@ def _selected_bwd_chunks(
             p = recomputed_probabilities(dot(q, tl.trans(k), UPCAST, IEEE), lse2, scale_log2)
             # Tiles that see the whole block skip the mask: their missing rows (q = dO = 0,
             # lse = delta = 0) get p = 1 but ds = 0 and add nothing to dK, dV.
-            if first_token + (k_len - q_len - q_start) < last_key:
+            if _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
                 p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
                              p, 0.0)
             # ds carries the scale (one fused multiply-add a score, not a multiply per dQ and
