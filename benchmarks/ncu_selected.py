@@ -19,19 +19,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.profile_layer import selected_step  # noqa: E402
-from benchmarks.run import BLOCK, KV_HEADS, NUM_SELECTED, random_selection  # noqa: E402
+from benchmarks.run import (BLOCK, HEAD_DIM, KV_HEADS, NUM_SELECTED, Bench,  # noqa: E402
+                            branch_inputs, random_selection)
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
     chunk_tokens_for, selected_attention_forward)
 
 
 def forward_with_knobs(seqlen: int, group: int, knobs: dict):
     """A closure running the forward launcher with `knobs` on fresh random inputs."""
-    q = torch.randn(1, seqlen, KV_HEADS * group, 128, device="cuda", dtype=torch.bfloat16)
-    k, v = (torch.randn(1, seqlen, KV_HEADS, 128, device="cuda", dtype=torch.bfloat16)
-            for _ in range(2))
+    q, k, v, _, _ = branch_inputs(Bench(torch.device("cuda"), torch.bfloat16), seqlen, group)
     indices = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, "cuda")
-    return lambda: selected_attention_forward(q, k, v, indices, None, None, BLOCK, 128 ** -0.5,
-                                              **knobs)
+    return lambda: selected_attention_forward(q, k, v, indices, None, None, BLOCK,
+                                              HEAD_DIM ** -0.5, **knobs)
 
 
 def main():
@@ -49,8 +48,9 @@ def main():
         step = forward_with_knobs(args.seqlen, args.group, knobs)
     else:
         step = selected_step(args.seqlen, args.group, args.backward)
-    q = torch.empty(1, args.seqlen, 4 * args.group, 128, dtype=torch.bfloat16, device="meta")
-    chunks = -(-args.seqlen // chunk_tokens_for(q, 16))
+    q = torch.empty(1, args.seqlen, KV_HEADS * args.group, HEAD_DIM, dtype=torch.bfloat16,
+                    device="meta")
+    chunks = -(-args.seqlen // chunk_tokens_for(q, NUM_SELECTED))
     print(f"T={args.seqlen} G={args.group}: {chunks} token chunks per call", flush=True)
     for _ in range(args.steps):
         step()
