@@ -27,6 +27,7 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 # Launcher keyword arguments; {} = the defaults.
 FORWARD = [
     {},
+    dict(l2_hints=True),              # partials evict-first in L2, gathered q rows evict-last
     dict(merge_tokens=64),
     dict(merge_tokens=16),
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)

@@ -76,8 +76,10 @@ CASES = [
     (_selected_partials, dict(NUM_SELECTED=16, G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), BLOCK_N=64,
                               BLOCK_D=triton.next_power_of_2(d), UPCAST=False, IEEE=False,
-                              P_OFFSET=6.0, NORMALIZE=False, ALWAYS_MASK=False))
-    for g, d in ((1, 128), (3, 64), (16, 128))
+                              P_OFFSET=6.0, NORMALIZE=False, ALWAYS_MASK=False,
+                              Q_EVICTION=q_hint, PART_EVICTION=part_hint))
+    for g, d, q_hint, part_hint in ((1, 128, "", ""), (3, 64, "", ""),
+                                    (16, 128, "evict_last", "evict_first"))   # l2_hints
 ] + [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,
@@ -87,7 +89,7 @@ CASES = [
                                    (16, 64, False, 16, False))
 ] + [
     (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, NP=16, UNROLL=4,
-                           NORMALIZE=False)),
+                           NORMALIZE=False, PART_EVICTION="evict_first")),
     (_index_entries, dict(NP=16, BLOCK_T=32)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]

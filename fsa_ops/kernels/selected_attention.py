@@ -252,18 +252,33 @@ def _load_block(K, V, batch, kv_head, block, k_start, k_len, select_block_size,
 
 
 @triton.jit
-def _tile_rows(ORDER, bh, start, end, num_entries, NUM_SELECTED: tl.constexpr, G: tl.constexpr,
-               GP: tl.constexpr, BLOCK_M: tl.constexpr):
-    """Rows of a tile: entry start + m // GP of `order` (up to end), query head member m % GP.
+def _tile_entries(ORDER, bh, start, end, num_entries, GP: tl.constexpr, BLOCK_M: tl.constexpr):
+    """The `order` entries of the tile at `start`, int32 [BLOCK_M]: row m holds entry
+    start + m // GP (0 past end)."""
+    slot_row = start + tl.arange(0, BLOCK_M) // GP
+    return tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0)
+
+
+@triton.jit
+def _rows_of(entries, start, end, NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr,
+             BLOCK_M: tl.constexpr):
+    """Rows of the tile at `start` from its `_tile_entries`: query head member m % GP.
     Returns (entry, token, member, row_ok), entry = token * n + slot, int64."""
     m = tl.arange(0, BLOCK_M)
-    slot_row = start + m // GP
     member = m % GP
-    row_ok = (slot_row < end) & (member < G)
+    row_ok = (start + m // GP < end) & (member < G)
     # ORDER holds int32 entries (Tq * n < 2**31): divide in int32 (by a constant: a shift at
     # n = 16), not by int64's slow routine.
-    entry = tl.load(ORDER + bh * num_entries + slot_row, mask=slot_row < end, other=0)
-    return entry.to(tl.int64), (entry // NUM_SELECTED).to(tl.int64), member, row_ok
+    return entries.to(tl.int64), (entries // NUM_SELECTED).to(tl.int64), member, row_ok
+
+
+@triton.jit
+def _tile_rows(ORDER, bh, start, end, num_entries, NUM_SELECTED: tl.constexpr, G: tl.constexpr,
+               GP: tl.constexpr, BLOCK_M: tl.constexpr):
+    """Rows of the tile at `start`: entry start + m // GP of `order` (up to end), query head
+    member m % GP. Returns (entry, token, member, row_ok), entry = token * n + slot, int64."""
+    return _rows_of(_tile_entries(ORDER, bh, start, end, num_entries, GP, BLOCK_M), start, end,
+                    NUM_SELECTED, G, GP, BLOCK_M)
 
 
 @triton.jit
@@ -303,6 +318,7 @@ def _selected_partials(
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
     P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
+    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr,
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D]
     (unnormalised: sum_j 2^(s_j - shift) v_j; NORMALIZE: divided by sum_j 2^(s_j - shift)),
@@ -326,17 +342,23 @@ def _selected_partials(
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
         last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
+        # The tile's entries are loaded a tile ahead (loop-carried), so a tile starts with its
+        # q rows' addresses at hand: the gather no longer waits on a load of `order` first.
         next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
+        next_entries = _tile_entries(ORDER, bh, first, end, num_entries, GP, BLOCK_M)
         for start in range(first, end, BLOCK_T):
             first_token = next_first_token
-            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
-                                            NUM_SELECTED)
-            entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                      NUM_SELECTED, G, GP, BLOCK_M)
-            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+            entry, token, member, row_ok = _rows_of(next_entries, start, end, NUM_SELECTED, G,
+                                                    GP, BLOCK_M)
             q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
                       + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
-            q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+            q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0,
+                        eviction_policy=Q_EVICTION)
+            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
+                                            NUM_SELECTED)
+            next_entries = _tile_entries(ORDER, bh, start + BLOCK_T, end, num_entries, GP,
+                                         BLOCK_M)
+            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
 
             # Scaled before the max, so the max and the exponents share their roundings (scores
             # of 1e10 are 1024 apart in float32: a fused multiply-add against the rounded max
@@ -360,7 +382,7 @@ def _selected_partials(
 
             part = (bh * part_entries + entry - entry_base) * G + member
             tl.store(O_PART + part[:, None] * HEAD_DIM + d[None, :], out.to(O_PART.dtype.element_ty),
-                     mask=row_ok[:, None] & d_ok[None, :])
+                     mask=row_ok[:, None] & d_ok[None, :], eviction_policy=PART_EVICTION)
             # (lse, shift) side by side: one store and one layout conversion, not two
             pair = tl.arange(0, 2)
             tl.store(PART_STATS + part[:, None] * 2 + pair[None, :], tl.join(lse, shift),
@@ -396,7 +418,7 @@ def _merge_partials(
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
     token_base, token_stop, num_kv_heads, part_entries, num_selected,
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
-    NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr,
+    NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr, PART_EVICTION: tl.constexpr,
 ):
     """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: merge the
     slots of each token of the chunk (token_base .. token_stop), in slot order. Slots the
@@ -426,7 +448,7 @@ def _merge_partials(
             ok = t_ok & (local * 0 + s < num_selected)
             lse_s = tl.load(PART_STATS + (part0 + s * G) * 2, mask=ok, other=float("-inf"))
             o_s = tl.load(O_PART + (part0 + s * G)[:, None] * HEAD_DIM + d[None, :],
-                          mask=ok[:, None] & d_ok[None, :], other=0.0)
+                          mask=ok[:, None] & d_ok[None, :], other=0.0, eviction_policy=PART_EVICTION)
             used = lse_s > float("-inf")
             weight = tl.where(used, tl.exp2(lse_s - shift), 0.0)
             total += weight
@@ -461,7 +483,8 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
                                max_registers: Optional[int] = None, merge_tokens: int = 16,
-                               normalize_partials: bool = False, always_mask: bool = False):
+                               normalize_partials: bool = False, always_mask: bool = False,
+                               l2_hints: bool = False):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
@@ -471,7 +494,10 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     to D = 128), `merge_tokens` (tokens per merge program, a power of two),
     `normalize_partials` (divide each partial output by its sum in the partials kernel, not
     once in the merge), `always_mask` (every tile takes the visibility mask, not only those
-    that see part of their block); `chunk_tokens` (default: what `workspace_bytes` of partials
+    that see part of their block), `l2_hints` (the partial outputs' stores and the merge's
+    loads of them marked evict-first in L2, the gathered q rows evict-last: a chunk's q rows
+    for one kv head, 16 MB at G = 4, could then stay in L2 past the 1 GiB of partials that
+    stream through it); `chunk_tokens` (default: what `workspace_bytes` of partials
     hold, see chunk_tokens_for).
     Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32.
     """
@@ -498,6 +524,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     o_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
     part_stats = torch.empty((bh, part_entries, group, 2), dtype=torch.float32, device=q.device)
     sel = index.selection
+    part_eviction = "evict_first" if l2_hints else ""
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
@@ -514,6 +541,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
             **dot_modes(q.dtype), P_OFFSET=float(block_n.bit_length() - 1),
             NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask,
+            Q_EVICTION="evict_last" if l2_hints else "", PART_EVICTION=part_eviction,
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
@@ -522,6 +550,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             token_base, token_stop, num_kv_heads, part_entries, n,
             G=group, HEAD_DIM=head_dim, BLOCK_T=merge_tokens, BLOCK_D=sizes.block_d,
             NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, NORMALIZE=normalize_partials,
+            PART_EVICTION=part_eviction,
             num_warps=4,
         )
     return o, lse
