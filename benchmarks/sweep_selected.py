@@ -28,14 +28,17 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 FORWARD = [
     {},
     dict(l2_hints=True),              # partials evict-first in L2, gathered q rows evict-last
+    dict(q_ahead=True, max_registers=0),   # q rows a tile ahead: ~254 registers, 2 programs/SM
+    dict(q_ahead=True),               # the same under the 168-register cap (spills)
+    dict(q_ahead=True, max_registers=0, l2_hints=True),
+    dict(max_registers=0),            # uncapped without the prefetch (218 registers)
     dict(merge_tokens=64),
     dict(merge_tokens=16),
-    dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
     dict(workspace_bytes=ONE_CHUNK),
     dict(normalize_partials=True),    # divide in the partials kernel, as before session 13
     dict(always_mask=True),           # mask every tile
     dict(normalize_partials=True, always_mask=True),
-    dict(num_stages=2),               # the next tile's rows loaded (cp.async) during this one
+    dict(num_stages=2),               # cp.async of the next rows, issued at the loop end, awaited at its top
     dict(num_stages=3),               # and the entries of the tile after it (ORDER, cp.async)
     dict(rows=128, num_warps=8, max_registers=128),   # 2 programs of 8 warps per SM
     dict(piece_tiles=16),             # fewer programs: each pays ~7 dependent loads to start

@@ -282,6 +282,17 @@ def _tile_rows(ORDER, bh, start, end, num_entries, NUM_SELECTED: tl.constexpr, G
 
 
 @triton.jit
+def _gather_rows(base, token, member, row_ok, stride_t, stride_h, HEAD_DIM: tl.constexpr,
+                 BLOCK_D: tl.constexpr, EVICTION: tl.constexpr):
+    """Rows [BLOCK_M, BLOCK_D] of a [T, H, D] tensor at `base` (its batch and first head of
+    the group): row m is head `member[m]` of token `token[m]`, zero where not row_ok."""
+    d = tl.arange(0, BLOCK_D)
+    ptrs = base + token[:, None] * stride_t + member[:, None] * stride_h + d[None, :]
+    return tl.load(ptrs, mask=row_ok[:, None] & (d < HEAD_DIM)[None, :], other=0.0,
+                   eviction_policy=EVICTION)
+
+
+@triton.jit
 def _whole_block_last_key(block, k_len, select_block_size, BLOCK_N: tl.constexpr):
     """The last key of a block whose BLOCK_N keys all exist; for a sequence's short last block
     or a block narrower than BLOCK_N, which no tile sees whole, a key past every position."""
@@ -318,7 +329,7 @@ def _selected_partials(
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
     P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
-    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr,
+    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr, Q_AHEAD: tl.constexpr,
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D]
     (unnormalised: sum_j 2^(s_j - shift) v_j; NORMALIZE: divided by sum_j 2^(s_j - shift)),
@@ -344,20 +355,38 @@ def _selected_partials(
         last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
         # The tile's entries are loaded a tile ahead (loop-carried), so a tile starts with its
         # q rows' addresses at hand: the gather no longer waits on a load of `order` first.
+        # Q_AHEAD: the q rows too (and the entries two tiles ahead), so the gather's latency
+        # hides behind the tile before, at the price of the rows' registers.
+        q_base = Q + batch * stride_qb + kv_head * G * stride_qh
         next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
         next_entries = _tile_entries(ORDER, bh, first, end, num_entries, GP, BLOCK_M)
+        if Q_AHEAD:
+            _e, next_token, member, next_row_ok = _rows_of(next_entries, first, end,
+                                                           NUM_SELECTED, G, GP, BLOCK_M)
+            next_q = _gather_rows(q_base, next_token, member, next_row_ok, stride_qt,
+                                  stride_qh, HEAD_DIM, BLOCK_D, Q_EVICTION)
+            after_entries = _tile_entries(ORDER, bh, first + BLOCK_T, end, num_entries, GP,
+                                          BLOCK_M)
         for start in range(first, end, BLOCK_T):
             first_token = next_first_token
             entry, token, member, row_ok = _rows_of(next_entries, start, end, NUM_SELECTED, G,
                                                     GP, BLOCK_M)
-            q_ptrs = (Q + batch * stride_qb + token[:, None] * stride_qt
-                      + (kv_head * G + member)[:, None] * stride_qh + d[None, :])
-            q = tl.load(q_ptrs, mask=row_ok[:, None] & d_ok[None, :], other=0.0,
-                        eviction_policy=Q_EVICTION)
+            if Q_AHEAD:
+                q = next_q
+                _e, next_token, _m, next_row_ok = _rows_of(after_entries, start + BLOCK_T, end,
+                                                           NUM_SELECTED, G, GP, BLOCK_M)
+                next_q = _gather_rows(q_base, next_token, member, next_row_ok, stride_qt,
+                                      stride_qh, HEAD_DIM, BLOCK_D, Q_EVICTION)
+                next_entries = after_entries
+                after_entries = _tile_entries(ORDER, bh, start + 2 * BLOCK_T, end, num_entries,
+                                              GP, BLOCK_M)
+            else:
+                q = _gather_rows(q_base, token, member, row_ok, stride_qt, stride_qh, HEAD_DIM,
+                                 BLOCK_D, Q_EVICTION)
+                next_entries = _tile_entries(ORDER, bh, start + BLOCK_T, end, num_entries, GP,
+                                             BLOCK_M)
             next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
                                             NUM_SELECTED)
-            next_entries = _tile_entries(ORDER, bh, start + BLOCK_T, end, num_entries, GP,
-                                         BLOCK_M)
             pos = (k_len - q_len + (token - q_start)).to(tl.int32)
 
             # Scaled before the max, so the max and the exponents share their roundings (scores
@@ -484,7 +513,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
                                max_registers: Optional[int] = None, merge_tokens: int = 16,
                                normalize_partials: bool = False, always_mask: bool = False,
-                               l2_hints: bool = False):
+                               l2_hints: bool = False, q_ahead: bool = False):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
@@ -497,7 +526,8 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     that see part of their block), `l2_hints` (the partial outputs' stores and the merge's
     loads of them marked evict-first in L2, the gathered q rows evict-last: a chunk's q rows
     for one kv head, 16 MB at G = 4, could then stay in L2 past the 1 GiB of partials that
-    stream through it); `chunk_tokens` (default: what `workspace_bytes` of partials
+    stream through it), `q_ahead` (each tile's q rows gathered during the tile before);
+    `chunk_tokens` (default: what `workspace_bytes` of partials
     hold, see chunk_tokens_for).
     Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32.
     """
@@ -542,6 +572,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             **dot_modes(q.dtype), P_OFFSET=float(block_n.bit_length() - 1),
             NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask,
             Q_EVICTION="evict_last" if l2_hints else "", PART_EVICTION=part_eviction,
+            Q_AHEAD=q_ahead,
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
