@@ -32,6 +32,7 @@ FORWARD = [
     dict(q_ahead=True),               # the same under the 168-register cap (spills)
     dict(q_ahead=True, max_registers=0, l2_hints=True),
     dict(max_registers=0),            # uncapped without the prefetch (218 registers)
+    dict(q_ahead=True, rows=32),      # mma.sync tiles of 32 rows: 168 registers, no spills
     dict(merge_tokens=64),
     dict(merge_tokens=16),
     dict(workspace_bytes=ONE_CHUNK),
