@@ -33,6 +33,8 @@ FORWARD = [
     dict(q_ahead=True, max_registers=0, l2_hints=True),
     dict(max_registers=0),            # uncapped without the prefetch (218 registers)
     dict(q_ahead=True, rows=32),      # mma.sync tiles of 32 rows: 168 registers, no spills
+    dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head (16 MB
+    dict(chunk_tokens=4096),          # at G = 4 in the default 4 chunks) fit L2 better
     dict(merge_tokens=64),
     dict(merge_tokens=16),
     dict(workspace_bytes=ONE_CHUNK),
