@@ -27,8 +27,8 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 # Launcher keyword arguments; {} = the defaults.
 FORWARD = [
     {},
-    dict(merge_tokens=64),
-    dict(merge_tokens=16),
+    dict(merge_rows=32),              # (token, head) rows per merge program (default 16)
+    dict(merge_rows=64),
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
     dict(workspace_bytes=ONE_CHUNK),
     dict(normalize_partials=True),    # divide in the partials kernel, as before session 13
