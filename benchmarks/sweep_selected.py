@@ -27,16 +27,15 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 # Launcher keyword arguments; {} = the defaults.
 FORWARD = [
     {},
-    dict(l2_hints=True),              # partials evict-first in L2, gathered q rows evict-last
+    dict(l2_hints=False),             # no L2 hints (default: partials evict-first, q rows evict-last)
     dict(q_ahead=True, max_registers=0),   # q rows a tile ahead: ~254 registers, 2 programs/SM
     dict(q_ahead=True),               # the same under the 168-register cap (spills)
-    dict(q_ahead=True, max_registers=0, l2_hints=True),
     dict(max_registers=0),            # uncapped without the prefetch (218 registers)
     dict(q_ahead=True, rows=32),      # mma.sync tiles of 32 rows: 168 registers, no spills
     dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head (16 MB
     dict(chunk_tokens=4096),          # at G = 4 in the default 4 chunks) fit L2 better
-    dict(merge_tokens=64),
-    dict(merge_tokens=16),
+    dict(merge_rows=32),              # (token, head) rows per merge program (default 16)
+    dict(merge_rows=64),
     dict(workspace_bytes=ONE_CHUNK),
     dict(normalize_partials=True),    # divide in the partials kernel, as before session 13
     dict(always_mask=True),           # mask every tile

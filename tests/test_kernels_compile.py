@@ -88,7 +88,7 @@ CASES = [
     for g, d, fill, span, half in ((1, 128, True, 16, True), (4, 128, True, 16, True),
                                    (16, 64, False, 16, False))
 ] + [
-    (_merge_partials, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, NP=16, UNROLL=4,
+    (_merge_partials, dict(G=3, GP=4, HEAD_DIM=128, BLOCK_R=16, BLOCK_D=128, NP=16, UNROLL=4,
                            NORMALIZE=False, PART_EVICTION="evict_first")),
     (_index_entries, dict(NP=16, BLOCK_T=32)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),

@@ -446,29 +446,38 @@ def _merge_partials(
     O, LSE, O_PART, PART_STATS,
     stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
     token_base, token_stop, num_kv_heads, part_entries, num_selected,
-    G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
-    NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr, PART_EVICTION: tl.constexpr,
+    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr,
+    BLOCK_D: tl.constexpr, NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr,
+    PART_EVICTION: tl.constexpr,
 ):
-    """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: merge the
-    slots of each token of the chunk (token_base .. token_stop), in slot order. Slots the
-    forward did not use hold lse = -inf (the launcher fills PART_STATS) and weigh nothing; their
-    O_PART rows are never read into the sum (tl.where, so stale data cannot leak in)."""
-    bh, member, local = _reduction_program(G, BLOCK_T)
+    """Grid (cdiv(chunk tokens, BLOCK_R // GP), B * Hkv), one launch per token chunk: merge
+    the slots of each (token, query head) of the chunk (token_base .. token_stop), in slot
+    order. A program owns BLOCK_R rows: BLOCK_R // GP tokens with all G query heads of the kv
+    head (row m: token m // GP, head member m % GP; members >= G masked). A (token, slot)
+    keeps its G heads side by side in the partial buffers, so one program reads their
+    (lse, shift) pairs in one sector (G = 4) where G programs of one head each read it
+    before, and their G rows of O_PART as one contiguous run. Slots the forward did not use
+    hold lse = -inf (the launcher fills PART_STATS) and weigh nothing; their O_PART rows are
+    never read into the sum (tl.where, so stale data cannot leak in)."""
+    bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
+    m = tl.arange(0, BLOCK_R)
+    member = m % GP
+    local = tl.program_id(0).to(tl.int64) * (BLOCK_R // GP) + m // GP
     head = (bh % num_kv_heads) * G + member
     token = token_base + local
-    t_ok = token < token_stop
+    t_ok = (token < token_stop) & (member < G)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
-    part0 = (bh * part_entries + local * num_selected) * G + member       # slot 0 of each token
+    part0 = (bh * part_entries + local * num_selected) * G + member       # slot 0 of each row
 
     slot = tl.arange(0, NP)
     lse_all = tl.load(PART_STATS + (part0[:, None] + slot[None, :] * G) * 2,
                       mask=t_ok[:, None] & (slot < num_selected)[None, :], other=float("-inf"))
     top = tl.max(lse_all, 1)
     shift = tl.where(top == float("-inf"), 0.0, top)
-    total = tl.zeros([BLOCK_T], tl.float32)
-    acc = tl.zeros([BLOCK_T, BLOCK_D], tl.float32)
+    total = tl.zeros([BLOCK_R], tl.float32)
+    acc = tl.zeros([BLOCK_R, BLOCK_D], tl.float32)
     # UNROLL slots per step: their loads do not depend on each other, so they are in flight
     # together (the merge is bound by memory latency, not bandwidth, one slot at a time).
     for s0 in range(0, num_selected, UNROLL):
@@ -489,7 +498,7 @@ def _merge_partials(
     seen = total > 0
     out = acc / tl.where(seen, total, 1.0)[:, None]
     lse = tl.where(seen, (shift + tl.log2(tl.where(seen, total, 1.0))) * LN2, float("-inf"))
-    o_ptrs = O + batch * stride_ob + token[:, None] * stride_ot + head * stride_oh + d[None, :]
+    o_ptrs = O + batch * stride_ob + token[:, None] * stride_ot + head[:, None] * stride_oh + d[None, :]
     tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=t_ok[:, None] & d_ok[None, :])
     tl.store(LSE + batch * stride_lb + token * stride_lt + head, lse, mask=t_ok)
 
@@ -511,22 +520,23 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                select_block_size: int, scale: float, rows: int = 64,
                                num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
-                               max_registers: Optional[int] = None, merge_tokens: int = 16,
+                               max_registers: Optional[int] = None, merge_rows: int = 16,
                                normalize_partials: bool = False, always_mask: bool = False,
-                               l2_hints: bool = False, q_ahead: bool = False):
+                               l2_hints: bool = True, q_ahead: bool = False):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
     Tuning knobs (benchmarks/sweep_selected.py): `rows` (query rows per tile, G heads x
     BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`,
     `max_registers` (the partials kernel's register cap, common.register_cap; None: 168 up
-    to D = 128), `merge_tokens` (tokens per merge program, a power of two),
+    to D = 128), `merge_rows` ((token, head) rows per merge program, a power of two;
+    at least the group's next power of two),
     `normalize_partials` (divide each partial output by its sum in the partials kernel, not
     once in the merge), `always_mask` (every tile takes the visibility mask, not only those
-    that see part of their block), `l2_hints` (the partial outputs' stores and the merge's
-    loads of them marked evict-first in L2, the gathered q rows evict-last: a chunk's q rows
-    for one kv head, 16 MB at G = 4, could then stay in L2 past the 1 GiB of partials that
-    stream through it), `q_ahead` (each tile's q rows gathered during the tile before);
+    that see part of their block), `l2_hints` (default on: the partial outputs' stores and the
+    merge's loads of them marked evict-first in L2, the gathered q rows evict-last, so a chunk's
+    q rows of one kv head, 16 MB at G = 4, stay in L2 while the 1 GiB of partials streams
+    through it), `q_ahead` (each tile's q rows gathered during the tile before);
     `chunk_tokens` (default: what `workspace_bytes` of partials
     hold, see chunk_tokens_for).
     Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32.
@@ -555,6 +565,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     part_stats = torch.empty((bh, part_entries, group, 2), dtype=torch.float32, device=q.device)
     sel = index.selection
     part_eviction = "evict_first" if l2_hints else ""
+    merge_rows = max(merge_rows, sizes.group_pow2)      # whole tokens: all G heads of one
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
@@ -575,11 +586,12 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             Q_AHEAD=q_ahead,
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
-        _merge_partials[(triton.cdiv(token_stop - token_base, merge_tokens) * group, bh)](
+        _merge_partials[(triton.cdiv(token_stop - token_base, merge_rows // sizes.group_pow2), bh)](
             o, lse, o_part, part_stats,
             o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
             token_base, token_stop, num_kv_heads, part_entries, n,
-            G=group, HEAD_DIM=head_dim, BLOCK_T=merge_tokens, BLOCK_D=sizes.block_d,
+            G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_R=merge_rows,
+            BLOCK_D=sizes.block_d,
             NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, NORMALIZE=normalize_partials,
             PART_EVICTION=part_eviction,
             num_warps=4,
