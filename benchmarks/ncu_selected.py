@@ -8,6 +8,12 @@ partials kernel of the second forward at G = 4 (4 chunks: skip 4 + 3 launches):
 
 It prints the number of token chunks, which the --launch-skip arithmetic needs. `--knobs
 "dict(num_stages=2)"` runs the forward launcher itself with those tuning knobs (forward only).
+`--select-blocks` runs select_blocks instead, one launch per step, on the inputs of
+benchmarks/sweep_select_blocks.py (its lse from the compressed branch); `--knobs` are then
+select_blocks_forward's:
+
+    ncu --clock-control none --set full -k regex:_select_blocks_fwd --launch-skip 1 \\
+        --launch-count 1 -o blocks python benchmarks/ncu_selected.py --select-blocks
 """
 
 import argparse
@@ -21,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.profile_layer import selected_step  # noqa: E402
 from benchmarks.run import (BLOCK, HEAD_DIM, KV_HEADS, NUM_SELECTED, Bench,  # noqa: E402
                             branch_inputs, random_selection)
+from benchmarks.sweep_select_blocks import select_blocks_call  # noqa: E402
+from fsa_ops.kernels.select_blocks import select_blocks_forward  # noqa: E402
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
     chunk_tokens_for, selected_attention_forward)
 
@@ -40,11 +48,22 @@ def main():
     parser.add_argument("--backward", action="store_true")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--knobs", default="", help='forward launcher knobs, "dict(...)"')
+    parser.add_argument("--select-blocks", action="store_true",
+                        help="profile select_blocks instead (--knobs: its launcher's)")
     args = parser.parse_args()
+    knobs = {}
     if args.knobs:
         call = ast.parse(args.knobs, mode="eval").body          # dict(a=1, ...) or {...}
         knobs = ({kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
                  if isinstance(call, ast.Call) else ast.literal_eval(call))
+    if args.select_blocks:
+        blocks_args = select_blocks_call(args.seqlen, args.group)
+        print(f"T={args.seqlen} G={args.group}: select_blocks, one launch per step", flush=True)
+        for _ in range(args.steps):
+            select_blocks_forward(*blocks_args, **knobs)
+        torch.cuda.synchronize()
+        return
+    if args.knobs:
         step = forward_with_knobs(args.seqlen, args.group, knobs)
     else:
         step = selected_step(args.seqlen, args.group, args.backward)

@@ -48,6 +48,10 @@ FORWARD = [
 ]
 BACKWARD = [
     {},
+    # Smaller token chunks: less workspace (the NSA layer's peak memory is the backward's
+    # dQ partials, dK/dV piece partials and sums), more passes over the dK/dV sums.
+    dict(workspace_bytes=512 * MIB),
+    dict(workspace_bytes=256 * MIB),
     dict(num_stages=1),               # before session 14 (default now: backward_stages)
     dict(num_stages=2),
     dict(num_stages=3),
