@@ -28,10 +28,7 @@ ONE_CHUNK = 1 << 40            # a workspace no sequence fills: a single token c
 FORWARD = [
     {},
     dict(l2_hints=False),             # no L2 hints (default: partials evict-first, q rows evict-last)
-    dict(q_ahead=True, max_registers=0),   # q rows a tile ahead: ~254 registers, 2 programs/SM
-    dict(q_ahead=True),               # the same under the 168-register cap (spills)
-    dict(max_registers=0),            # uncapped without the prefetch (218 registers)
-    dict(q_ahead=True, rows=32),      # mma.sync tiles of 32 rows: 168 registers, no spills
+    dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
     dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head (16 MB
     dict(chunk_tokens=4096),          # at G = 4 in the default 4 chunks) fit L2 better
     dict(merge_rows=32),              # (token, head) rows per merge program (default 16)

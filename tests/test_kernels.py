@@ -471,8 +471,7 @@ def test_selected_mask_boundaries(group, behind):
 # Forward launcher tuning knobs (benchmarks/sweep_selected.py times them): each must give the
 # oracle's result, across pieces of several tiles and a piece's last one.
 FORWARD_KNOBS = [dict(normalize_partials=True), dict(always_mask=True), dict(piece_tiles=1),
-                 dict(rows=16), dict(num_stages=2), dict(l2_hints=False), dict(q_ahead=True),
-                 dict(q_ahead=True, piece_tiles=1), dict(q_ahead=True, rows=16),
+                 dict(rows=16), dict(num_stages=2), dict(l2_hints=False),
                  dict(merge_rows=2), dict(merge_rows=64)]    # 2: below GP = 4, taken as 4
 
 

@@ -77,9 +77,9 @@ CASES = [
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), BLOCK_N=64,
                               BLOCK_D=triton.next_power_of_2(d), UPCAST=False, IEEE=False,
                               P_OFFSET=6.0, NORMALIZE=False, ALWAYS_MASK=False,
-                              Q_EVICTION=q_hint, PART_EVICTION=part_hint, Q_AHEAD=ahead))
-    for g, d, q_hint, part_hint, ahead in ((1, 128, "", "", False), (3, 64, "", "", True),
-                                           (16, 128, "evict_last", "evict_first", False))
+                              Q_EVICTION=q_hint, PART_EVICTION=part_hint))
+    for g, d, q_hint, part_hint in ((1, 128, "", ""), (3, 64, "", ""),
+                                    (16, 128, "evict_last", "evict_first"))
 ] + [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,

@@ -329,7 +329,7 @@ def _selected_partials(
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
     P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
-    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr, Q_AHEAD: tl.constexpr,
+    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr,
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D]
     (unnormalised: sum_j 2^(s_j - shift) v_j; NORMALIZE: divided by sum_j 2^(s_j - shift)),
@@ -355,36 +355,19 @@ def _selected_partials(
         last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
         # The tile's entries are loaded a tile ahead (loop-carried), so a tile starts with its
         # q rows' addresses at hand: the gather no longer waits on a load of `order` first.
-        # Q_AHEAD: the q rows too (and the entries two tiles ahead), so the gather's latency
-        # hides behind the tile before, at the price of the rows' registers.
+        # (Gathering the q rows a tile ahead as well took 254 registers, 2 programs per SM, and
+        # was no faster on an H200: session 16.)
         q_base = Q + batch * stride_qb + kv_head * G * stride_qh
         next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
         next_entries = _tile_entries(ORDER, bh, first, end, num_entries, GP, BLOCK_M)
-        if Q_AHEAD:
-            _e, next_token, member, next_row_ok = _rows_of(next_entries, first, end,
-                                                           NUM_SELECTED, G, GP, BLOCK_M)
-            next_q = _gather_rows(q_base, next_token, member, next_row_ok, stride_qt,
-                                  stride_qh, HEAD_DIM, BLOCK_D, Q_EVICTION)
-            after_entries = _tile_entries(ORDER, bh, first + BLOCK_T, end, num_entries, GP,
-                                          BLOCK_M)
         for start in range(first, end, BLOCK_T):
             first_token = next_first_token
             entry, token, member, row_ok = _rows_of(next_entries, start, end, NUM_SELECTED, G,
                                                     GP, BLOCK_M)
-            if Q_AHEAD:
-                q = next_q
-                _e, next_token, _m, next_row_ok = _rows_of(after_entries, start + BLOCK_T, end,
-                                                           NUM_SELECTED, G, GP, BLOCK_M)
-                next_q = _gather_rows(q_base, next_token, member, next_row_ok, stride_qt,
-                                      stride_qh, HEAD_DIM, BLOCK_D, Q_EVICTION)
-                next_entries = after_entries
-                after_entries = _tile_entries(ORDER, bh, start + 2 * BLOCK_T, end, num_entries,
-                                              GP, BLOCK_M)
-            else:
-                q = _gather_rows(q_base, token, member, row_ok, stride_qt, stride_qh, HEAD_DIM,
-                                 BLOCK_D, Q_EVICTION)
-                next_entries = _tile_entries(ORDER, bh, start + BLOCK_T, end, num_entries, GP,
-                                             BLOCK_M)
+            q = _gather_rows(q_base, token, member, row_ok, stride_qt, stride_qh, HEAD_DIM,
+                             BLOCK_D, Q_EVICTION)
+            next_entries = _tile_entries(ORDER, bh, start + BLOCK_T, end, num_entries, GP,
+                                         BLOCK_M)
             next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
                                             NUM_SELECTED)
             pos = (k_len - q_len + (token - q_start)).to(tl.int32)
@@ -522,7 +505,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
                                max_registers: Optional[int] = None, merge_rows: int = 16,
                                normalize_partials: bool = False, always_mask: bool = False,
-                               l2_hints: bool = True, q_ahead: bool = False):
+                               l2_hints: bool = True):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
@@ -536,8 +519,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     that see part of their block), `l2_hints` (default on: the partial outputs' stores and the
     merge's loads of them marked evict-first in L2, the gathered q rows evict-last, so a chunk's
     q rows of one kv head, 16 MB at G = 4, stay in L2 while the 1 GiB of partials streams
-    through it), `q_ahead` (each tile's q rows gathered during the tile before);
-    `chunk_tokens` (default: what `workspace_bytes` of partials
+    through it); `chunk_tokens` (default: what `workspace_bytes` of partials
     hold, see chunk_tokens_for).
     Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32.
     """
@@ -583,7 +565,6 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
             **dot_modes(q.dtype), P_OFFSET=float(block_n.bit_length() - 1),
             NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask,
             Q_EVICTION="evict_last" if l2_hints else "", PART_EVICTION=part_eviction,
-            Q_AHEAD=q_ahead,
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _merge_partials[(triton.cdiv(token_stop - token_base, merge_rows // sizes.group_pow2), bh)](
