@@ -58,19 +58,15 @@ def main():
                  if isinstance(call, ast.Call) else ast.literal_eval(call))
     if args.select_blocks:
         blocks_args = select_blocks_call(args.seqlen, args.group)
-        print(f"T={args.seqlen} G={args.group}: select_blocks, one launch per step", flush=True)
-        for _ in range(args.steps):
-            select_blocks_forward(*blocks_args, **knobs)
-        torch.cuda.synchronize()
-        return
-    if args.knobs:
-        step = forward_with_knobs(args.seqlen, args.group, knobs)
+        step = lambda: select_blocks_forward(*blocks_args, **knobs)  # noqa: E731
+        launches = "select_blocks, one launch per step"
     else:
-        step = selected_step(args.seqlen, args.group, args.backward)
-    q = torch.empty(1, args.seqlen, KV_HEADS * args.group, HEAD_DIM, dtype=torch.bfloat16,
-                    device="meta")
-    chunks = -(-args.seqlen // chunk_tokens_for(q, NUM_SELECTED))
-    print(f"T={args.seqlen} G={args.group}: {chunks} token chunks per call", flush=True)
+        step = (forward_with_knobs(args.seqlen, args.group, knobs) if args.knobs
+                else selected_step(args.seqlen, args.group, args.backward))
+        q = torch.empty(1, args.seqlen, KV_HEADS * args.group, HEAD_DIM, dtype=torch.bfloat16,
+                        device="meta")
+        launches = f"{-(-args.seqlen // chunk_tokens_for(q, NUM_SELECTED))} token chunks per call"
+    print(f"T={args.seqlen} G={args.group}: {launches}", flush=True)
     for _ in range(args.steps):
         step()
     torch.cuda.synchronize()
