@@ -427,11 +427,11 @@ def boundary_selection(q_len, k_len, num_kv_heads, block):
 BOUNDARY_BLOCK, BOUNDARY_DIM = 16, 16
 
 
-def check_boundary_forward(group, behind, num_kv_heads, k_len, seed, **knobs):
-    """boundary_selection (block 16, D = 16, G = group, queries `behind` keys) in float32
+def check_boundary_forward(group, behind, num_kv_heads, k_len, seed, d=BOUNDARY_DIM, **knobs):
+    """boundary_selection (block 16, head dim d, G = group, queries `behind` keys) in float32
     through selected_attention_forward with `knobs`, against the float64 oracle. Returns
     (gen, the inputs on DEVICE, the oracle's float64 inputs, o, lse) for a backward check."""
-    block, d = BOUNDARY_BLOCK, BOUNDARY_DIM
+    block = BOUNDARY_BLOCK
     q_len = k_len - behind
     gen = torch.Generator().manual_seed(seed)
     q = torch.randn(1, q_len, num_kv_heads * group, d, generator=gen)
@@ -449,18 +449,23 @@ def check_boundary_forward(group, behind, num_kv_heads, k_len, seed, **knobs):
     return gen, inputs, ref_inputs, o, lse
 
 
-@pytest.mark.parametrize("group,behind", [(1, 0), (3, 8)])
-def test_selected_mask_boundaries(group, behind):
+@pytest.mark.parametrize("group,behind,head_dim,backward_knobs",
+                         [(1, 0, BOUNDARY_DIM, {}), (3, 8, BOUNDARY_DIM, {}),
+                          (3, 8, 80, dict(split_head_dim=True))])    # halves of 64, one partial
+def test_selected_mask_boundaries(group, behind, head_dim, backward_knobs):
     """The selected kernels skip the visibility mask on tiles whose first query sees the
     whole block. boundary_selection starts a tile at every offset into a block, so a mask
     skipped one query too early (a query missing the block's last key) fails here, forward
-    and backward, against the float64 oracle; queries behind keys shift the positions."""
-    gen, inputs, ref_inputs, o, lse = check_boundary_forward(group, behind, 16, 64, 31 + group)
+    and backward, against the float64 oracle; queries behind keys shift the positions.
+    backward_knobs: selected_attention_backward's tuning knobs."""
+    gen, inputs, ref_inputs, o, lse = check_boundary_forward(group, behind, 16, 64, 31 + group,
+                                                             d=head_dim)
     do = torch.randn(inputs[0].shape, generator=gen)
-    block, scale = BOUNDARY_BLOCK, BOUNDARY_DIM ** -0.5
+    block, scale = BOUNDARY_BLOCK, head_dim ** -0.5
     ref_args = (None, None, block, scale)
     poison_allocator(DEVICE)
-    grads = selected_attention_backward(do.to(DEVICE), *inputs, o, lse, None, None, block, scale)
+    grads = selected_attention_backward(do.to(DEVICE), *inputs, o, lse, None, None, block, scale,
+                                        **backward_knobs)
     refs = R.selected_attention_backward(do.double(), *ref_inputs, *ref_args)
     floors = attention_gradient_floors(R.selected_attention, R.selected_attention_backward,
                                        ref_inputs, ref_args, do.double(), scale)

@@ -60,8 +60,12 @@ CASES = [
     for kernel in (_range_attention_bwd_dkdv, _range_attention_bwd_dq)
     for mode, g, d, bn in ((0, 1, 128, 64), (1, 5, 256, 32))
 ] + [
-    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=False)),
-    (_selected_bwd_chunks, row_tiled(4, 128, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=True)),     # deterministic=False
+    (_selected_bwd_chunks, row_tiled(16, 128, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=False,
+                                     HALVES=False)),
+    (_selected_bwd_chunks, row_tiled(4, 128, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=True,
+                                     HALVES=False)),                          # deterministic=False
+    (_selected_bwd_chunks, row_tiled(4, 80, BLOCK_N=64, NUM_SELECTED=16, ATOMIC=False,
+                                     HALVES=True)),                           # split_head_dim
 ] + [
     (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, UNROLL=4)),
     (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128, FIRST=False, LAST=True)),

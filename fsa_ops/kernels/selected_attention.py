@@ -581,6 +581,110 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
 
 
 @triton.jit
+def _half_cols(PTR, row_offsets, row_ok, half, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr):
+    """Columns [half * BLOCK_D / 2, (half + 1) * BLOCK_D / 2) of the rows at row_offsets
+    [M, 1] of a [.., D] tensor: [M, BLOCK_D / 2], zero past D or where not row_ok."""
+    col = half * (BLOCK_D // 2) + tl.arange(0, BLOCK_D // 2)
+    return tl.load(PTR + row_offsets + col[None, :],
+                   mask=row_ok[:, None] & (col < HEAD_DIM)[None, :], other=0.0)
+
+
+@triton.jit
+def _selected_bwd_halves(
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
+    SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
+    stride_lb, stride_lt, stride_sb, stride_st, stride_sh,
+    num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
+    per_chunk, select_block_size, piece_entries, scale, scale_log2,
+    NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
+    IEEE: tl.constexpr,
+):
+    """_selected_bwd_chunks (deterministic) with q, dO, K, V, dK, dV and dQ in two halves of
+    BLOCK_D / 2 columns: S = q_lo K_lo^T + q_hi K_hi^T, and so on. The registers a thread
+    holds at once shrink by the dQ product's half (32 at 4 warps, D = 128), which ptxas needs
+    to pipeline the wgmmas (at 255 registers it serializes every one of them: C7512)."""
+    BLOCK_M: tl.constexpr = BLOCK_T * GP
+    HALF: tl.constexpr = BLOCK_D // 2
+    bh = tl.program_id(1).to(tl.int64)
+    batch = bh // num_kv_heads
+    kv_head = bh % num_kv_heads
+    piece, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk,
+                                       num_chunks, num_work, num_keys, piece_entries)
+    if active:
+        block, q_start, q_len, k_start, k_len = _block_of_piece(
+            SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
+            NUM_SELECTED, stride_sb, stride_st, stride_sh)
+        c = tl.arange(0, BLOCK_N)
+        rel = (block * select_block_size + c).to(tl.int32)
+        key_ok = (c < select_block_size) & (rel < k_len)
+        key_rows = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
+                    + kv_head * stride_kh)
+        k_lo = _half_cols(K, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
+        k_hi = _half_cols(K, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
+        v_lo = _half_cols(V, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
+        v_hi = _half_cols(V, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
+        h = tl.arange(0, HALF)
+        dk_lo = tl.zeros([BLOCK_N, HALF], tl.float32)
+        dk_hi = tl.zeros([BLOCK_N, HALF], tl.float32)
+        dv_lo = tl.zeros([BLOCK_N, HALF], tl.float32)
+        dv_hi = tl.zeros([BLOCK_N, HALF], tl.float32)
+        last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
+        next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
+        for start in range(first, end, BLOCK_T):
+            first_token = next_first_token
+            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
+                                            NUM_SELECTED)
+            entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
+                                                      NUM_SELECTED, G, GP, BLOCK_M)
+            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+            head = kv_head * G + member
+            rows = (batch * stride_qb + token * stride_qt + head * stride_qh)[:, None]
+            q_lo = _half_cols(Q, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
+            q_hi = _half_cols(Q, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
+            do_lo = _half_cols(DO, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
+            do_hi = _half_cols(DO, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
+            stat = batch * stride_lb + token * stride_lt + head
+            lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
+            delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+            s = (dot(q_lo, tl.trans(k_lo), UPCAST, IEEE)
+                 + dot(q_hi, tl.trans(k_hi), UPCAST, IEEE))
+            p = recomputed_probabilities(s, lse2, scale_log2)
+            # As in _selected_bwd_chunks: tiles that see the whole block skip the mask.
+            if _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
+                p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
+                             p, 0.0)
+            dp = (dot(do_lo, tl.trans(v_lo), UPCAST, IEEE)
+                  + dot(do_hi, tl.trans(v_hi), UPCAST, IEEE))
+            ds = p * (dp * scale - delta[:, None] * scale)
+            p_t = tl.trans(p.to(do_lo.dtype))
+            ds_t = tl.trans(ds.to(q_lo.dtype))
+            dv_lo += dot(p_t, do_lo, UPCAST, IEEE)
+            dv_hi += dot(p_t, do_hi, UPCAST, IEEE)
+            dk_lo += dot(ds_t, q_lo, UPCAST, IEEE)
+            dk_hi += dot(ds_t, q_hi, UPCAST, IEEE)
+            # dQ a half at a time: each half is stored before the next is computed.
+            part = ((bh * part_entries + entry - entry_base) * G + member)[:, None] * HEAD_DIM
+            ds_k = ds.to(k_lo.dtype)
+            dq_lo = dot(ds_k, k_lo, UPCAST, IEEE)
+            tl.store(DQ_PART + part + h[None, :], dq_lo.to(DQ_PART.dtype.element_ty),
+                     mask=row_ok[:, None] & (h < HEAD_DIM)[None, :])
+            dq_hi = dot(ds_k, k_hi, UPCAST, IEEE)
+            tl.store(DQ_PART + part + (HALF + h)[None, :], dq_hi.to(DQ_PART.dtype.element_ty),
+                     mask=row_ok[:, None] & (HALF + h < HEAD_DIM)[None, :])
+
+        pieces = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM
+        in_block = (c < select_block_size)[:, None]
+        lo_mask = in_block & (h < HEAD_DIM)[None, :]
+        hi_mask = in_block & (HALF + h < HEAD_DIM)[None, :]
+        tl.store(DK_PART + pieces + h[None, :], dk_lo, mask=lo_mask)
+        tl.store(DK_PART + pieces + (HALF + h)[None, :], dk_hi, mask=hi_mask)
+        tl.store(DV_PART + pieces + h[None, :], dv_lo, mask=lo_mask)
+        tl.store(DV_PART + pieces + (HALF + h)[None, :], dv_hi, mask=hi_mask)
+
+
+@triton.jit
 def _selected_bwd_chunks(
     Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
     SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
@@ -592,7 +696,7 @@ def _selected_bwd_chunks(
     per_chunk, select_block_size, piece_entries, scale, scale_log2,
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
-    ATOMIC: tl.constexpr,
+    ATOMIC: tl.constexpr, HALVES: tl.constexpr,
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. Q, DO [B, Tq, Hq, D]; LSE,
     DELTA [B, Tq, Hq] float32 (LSE natural log, of the whole selected branch); DQ_PART
@@ -600,7 +704,19 @@ def _selected_bwd_chunks(
     [BH, per_chunk, BLOCK_N, D] float32 (the chunk's pieces in order).
     ATOMIC (deterministic=False, one chunk): DQ_PART is a float32 [B, Tq, Hq, D] and DK_PART,
     DV_PART float32 [B, Tk, Hkv, D] accumulators, laid out like Q and K; every program adds its
-    share with float32 atomics, in no fixed order."""
+    share with float32 atomics, in no fixed order.
+    HALVES (not with ATOMIC): every operand D wide is handled as two halves of BLOCK_D / 2
+    columns (_selected_bwd_halves), so that the dQ product's accumulator is half as large."""
+    if HALVES:
+        _selected_bwd_halves(
+            Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
+            SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
+            stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
+            stride_lb, stride_lt, stride_sb, stride_st, stride_sh,
+            num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base,
+            part_entries, per_chunk, select_block_size, piece_entries, scale, scale_log2,
+            NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE)
+        return
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
@@ -751,7 +867,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                 num_warps: int = 0, chunk_entries: int = 1024,
                                 chunk_tokens: int = 0, workspace_bytes: int = 0,
                                 num_stages: int = 0, max_registers: int = 0,
-                                reduce_tokens: int = 16, deterministic: bool = True):
+                                reduce_tokens: int = 16, deterministic: bool = True,
+                                split_head_dim: bool = False):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
@@ -759,7 +876,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     1 with deterministic=False); `max_registers` (common.register_cap) defaults to no cap:
     the piece kernel's two float32 dK/dV accumulators alone take 128 registers a thread, and
     a cap of 168 spills ~0.9 KB; `reduce_tokens` (tokens per dQ-reduction program, a power
-    of two).
+    of two); `split_head_dim` (the piece kernel handles every D-wide operand as two halves,
+    _selected_bwd_halves; from D = 32 on, deterministic only).
 
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
@@ -822,8 +940,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             scale, scale * LOG2E,
             NUM_SELECTED=n, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-            **dot_modes(q.dtype), ATOMIC=False, num_warps=num_warps, num_stages=num_stages,
-            **register_cap(max_registers),
+            **dot_modes(q.dtype), ATOMIC=False, HALVES=split_head_dim and sizes.block_d >= 32,
+            num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_tokens) * group, bh)](
             dq, dq_part, sel,
@@ -885,7 +1003,7 @@ def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seq
         scale, scale * LOG2E,
         NUM_SELECTED=indices.shape[3], G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
         BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-        **dot_modes(q.dtype), ATOMIC=True,
+        **dot_modes(q.dtype), ATOMIC=True, HALVES=False,
         num_warps=num_warps or (4 if head_dim <= 128 else 8), num_stages=num_stages,
         **register_cap(max_registers),
     )
