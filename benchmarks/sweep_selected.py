@@ -58,13 +58,12 @@ BACKWARD = [
     dict(num_warps=8),                # dK/dV accumulators on twice the threads
     dict(rows=128, num_warps=8),      # one program of 8 warps per SM (255 registers)
     dict(workspace_bytes=ONE_CHUNK),
-    # D in two halves (_selected_bwd_halves). Offline sm_90a, G = 4, D = 128: ptxas no longer
-    # serializes the wgmmas (C7512 at the default 2-3 stages: 28 waits a tile, now 6), loop
-    # 1174 -> 976 instructions, but 115.7 KB of shared memory at 2-3 stages (1 program per
-    # SM; 82 KB at 1 stage) and 144-300 B of spills.
-    dict(split_head_dim=True),
-    dict(split_head_dim=True, num_stages=1),
-    dict(split_head_dim=True, num_stages=2),
+    # D in two halves (_selected_bwd_halves; default for 2-byte dtypes at 64 < D <= 128 since
+    # session 17). Offline sm_90a, G = 4, D = 128: the whole-D kernel's wgmmas are serialized
+    # by ptxas at 2-3 stages (C7512: 28 waits a tile; halves: 6), its loop 1174 instructions
+    # (halves: 976), but it takes 107.5 KB of shared memory at 3 stages (halves: 115.7 KB).
+    dict(split_head_dim=False),
+    dict(split_head_dim=False, num_stages=2),
 ]
 
 

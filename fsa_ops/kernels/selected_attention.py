@@ -868,7 +868,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                 chunk_tokens: int = 0, workspace_bytes: int = 0,
                                 num_stages: int = 0, max_registers: int = 0,
                                 reduce_tokens: int = 16, deterministic: bool = True,
-                                split_head_dim: bool = False):
+                                split_head_dim: bool | None = None):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
@@ -877,7 +877,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     the piece kernel's two float32 dK/dV accumulators alone take 128 registers a thread, and
     a cap of 168 spills ~0.9 KB; `reduce_tokens` (tokens per dQ-reduction program, a power
     of two); `split_head_dim` (the piece kernel handles every D-wide operand as two halves,
-    _selected_bwd_halves; from D = 32 on, deterministic only).
+    _selected_bwd_halves; from D = 32 on, deterministic only; None: backward_splits_head_dim).
 
     Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
     2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
@@ -899,6 +899,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                          select_block_size, scale, rows, num_warps, chunk_entries,
                                          num_stages or 1, max_registers)
     num_stages = num_stages or backward_stages(q, num_heads // num_kv_heads)
+    if split_head_dim is None:
+        split_head_dim = backward_splits_head_dim(q)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     # Rows per tile: 64 with 4 warps, or 32 with 8 warps past D = 128 (q, dO, K, V tiles and
     # two float32 accumulators must fit the SM). H100 sweep: benchmarks/results/.../tuning/.
@@ -970,6 +972,17 @@ def backward_stages(q: torch.Tensor, group: int) -> int:
     if q.element_size() != 2 or q.shape[3] > 128:
         return 1
     return 2 if triton.next_power_of_2(group) >= 16 else 3
+
+
+def backward_splits_head_dim(q: torch.Tensor) -> bool:
+    """q [B, Tq, Hq, D] -> the piece kernel's default split_head_dim: on for 2-byte dtypes with
+    D in (64, 128]. There, at backward_stages' 2-3 stages, ptxas serializes every wgmma of the
+    whole-D kernel for lack of registers (C7512, offline sm_90a, D = 96 and 128), and the halves
+    do not. H200, 64K, bf16, D = 128, ms whole / halves: G = 1: 2.73 / 2.46; G = 4: 8.07 /
+    7.18; G = 16: 26.59 / 24.73 (benchmarks/results/NVIDIA_H200/session17/). Not at D <= 64
+    (no serialization, and the halves take 8 KB more shared memory), nor for float32 or
+    D > 128 (one stage, not timed)."""
+    return q.element_size() == 2 and 64 < q.shape[3] <= 128
 
 
 def _piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse) -> tuple:
