@@ -591,97 +591,152 @@ def _half_cols(PTR, row_offsets, row_ok, half, HEAD_DIM: tl.constexpr, BLOCK_D: 
 
 @triton.jit
 def _selected_bwd_halves(
-    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
-    SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
-    stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
-    stride_lb, stride_lt, stride_sb, stride_st, stride_sh,
-    num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
-    per_chunk, select_block_size, piece_entries, scale, scale_log2,
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+    stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh, stride_lb, stride_lt,
+    bh, batch, kv_head, piece, first, end, block, q_start, q_len, k_start, k_len,
+    num_entries, entry_base, part_entries, per_chunk, select_block_size, scale, scale_log2,
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
     IEEE: tl.constexpr,
 ):
-    """_selected_bwd_chunks (deterministic) with q, dO, K, V, dK, dV and dQ in two halves of
-    BLOCK_D / 2 columns: S = q_lo K_lo^T + q_hi K_hi^T, and so on. The registers a thread
-    holds at once shrink by the dQ product's half (32 at 4 warps, D = 128), which ptxas needs
-    to pipeline the wgmmas (at 255 registers it serializes every one of them: C7512)."""
+    """One piece of _selected_bwd_chunks (deterministic; block `block` of kv head bh, entries
+    first .. end) with q, dO, K, V, dK, dV and dQ in two halves of BLOCK_D / 2 columns:
+    S = q_lo K_lo^T + q_hi K_hi^T, and so on. The registers a thread holds at once shrink by
+    the dQ product's half (32 at 4 warps, D = 128), which ptxas needs to pipeline the wgmmas
+    (at 255 registers it serializes every one of them: C7512)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     HALF: tl.constexpr = BLOCK_D // 2
-    bh = tl.program_id(1).to(tl.int64)
-    batch = bh // num_kv_heads
-    kv_head = bh % num_kv_heads
-    piece, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk,
-                                       num_chunks, num_work, num_keys, piece_entries)
-    if active:
-        block, q_start, q_len, k_start, k_len = _block_of_piece(
-            SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
-            NUM_SELECTED, stride_sb, stride_st, stride_sh)
-        c = tl.arange(0, BLOCK_N)
-        rel = (block * select_block_size + c).to(tl.int32)
-        key_ok = (c < select_block_size) & (rel < k_len)
-        key_rows = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
-                    + kv_head * stride_kh)
-        k_lo = _half_cols(K, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
-        k_hi = _half_cols(K, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
-        v_lo = _half_cols(V, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
-        v_hi = _half_cols(V, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
-        h = tl.arange(0, HALF)
-        dk_lo = tl.zeros([BLOCK_N, HALF], tl.float32)
-        dk_hi = tl.zeros([BLOCK_N, HALF], tl.float32)
-        dv_lo = tl.zeros([BLOCK_N, HALF], tl.float32)
-        dv_hi = tl.zeros([BLOCK_N, HALF], tl.float32)
-        last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
-        next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
-        for start in range(first, end, BLOCK_T):
-            first_token = next_first_token
-            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
-                                            NUM_SELECTED)
-            entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                      NUM_SELECTED, G, GP, BLOCK_M)
-            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
-            head = kv_head * G + member
-            rows = (batch * stride_qb + token * stride_qt + head * stride_qh)[:, None]
-            q_lo = _half_cols(Q, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
-            q_hi = _half_cols(Q, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
-            do_lo = _half_cols(DO, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
-            do_hi = _half_cols(DO, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
-            stat = batch * stride_lb + token * stride_lt + head
-            lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
-            delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
-            s = (dot(q_lo, tl.trans(k_lo), UPCAST, IEEE)
-                 + dot(q_hi, tl.trans(k_hi), UPCAST, IEEE))
-            p = recomputed_probabilities(s, lse2, scale_log2)
-            # As in _selected_bwd_chunks: tiles that see the whole block skip the mask.
-            if _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
-                p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
-                             p, 0.0)
-            dp = (dot(do_lo, tl.trans(v_lo), UPCAST, IEEE)
-                  + dot(do_hi, tl.trans(v_hi), UPCAST, IEEE))
-            ds = p * (dp * scale - delta[:, None] * scale)
-            p_t = tl.trans(p.to(do_lo.dtype))
-            ds_t = tl.trans(ds.to(q_lo.dtype))
-            dv_lo += dot(p_t, do_lo, UPCAST, IEEE)
-            dv_hi += dot(p_t, do_hi, UPCAST, IEEE)
-            dk_lo += dot(ds_t, q_lo, UPCAST, IEEE)
-            dk_hi += dot(ds_t, q_hi, UPCAST, IEEE)
-            # dQ a half at a time: each half is stored before the next is computed.
-            part = ((bh * part_entries + entry - entry_base) * G + member)[:, None] * HEAD_DIM
-            ds_k = ds.to(k_lo.dtype)
-            dq_lo = dot(ds_k, k_lo, UPCAST, IEEE)
-            tl.store(DQ_PART + part + h[None, :], dq_lo.to(DQ_PART.dtype.element_ty),
-                     mask=row_ok[:, None] & (h < HEAD_DIM)[None, :])
-            dq_hi = dot(ds_k, k_hi, UPCAST, IEEE)
-            tl.store(DQ_PART + part + (HALF + h)[None, :], dq_hi.to(DQ_PART.dtype.element_ty),
-                     mask=row_ok[:, None] & (HALF + h < HEAD_DIM)[None, :])
+    c = tl.arange(0, BLOCK_N)
+    rel = (block * select_block_size + c).to(tl.int32)
+    key_ok = (c < select_block_size) & (rel < k_len)
+    key_rows = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
+                + kv_head * stride_kh)
+    k_lo = _half_cols(K, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
+    k_hi = _half_cols(K, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
+    v_lo = _half_cols(V, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
+    v_hi = _half_cols(V, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
+    h = tl.arange(0, HALF)
+    dk_lo = tl.zeros([BLOCK_N, HALF], tl.float32)
+    dk_hi = tl.zeros([BLOCK_N, HALF], tl.float32)
+    dv_lo = tl.zeros([BLOCK_N, HALF], tl.float32)
+    dv_hi = tl.zeros([BLOCK_N, HALF], tl.float32)
+    last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
+    next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
+    for start in range(first, end, BLOCK_T):
+        first_token = next_first_token
+        next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
+                                        NUM_SELECTED)
+        entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
+                                                  NUM_SELECTED, G, GP, BLOCK_M)
+        pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+        head = kv_head * G + member
+        rows = (batch * stride_qb + token * stride_qt + head * stride_qh)[:, None]
+        q_lo = _half_cols(Q, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
+        q_hi = _half_cols(Q, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
+        do_lo = _half_cols(DO, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
+        do_hi = _half_cols(DO, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
+        stat = batch * stride_lb + token * stride_lt + head
+        lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
+        delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+        s = (dot(q_lo, tl.trans(k_lo), UPCAST, IEEE)
+             + dot(q_hi, tl.trans(k_hi), UPCAST, IEEE))
+        p = recomputed_probabilities(s, lse2, scale_log2)
+        # As in _selected_bwd_chunks: tiles that see the whole block skip the mask.
+        if _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
+            p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
+                         p, 0.0)
+        dp = (dot(do_lo, tl.trans(v_lo), UPCAST, IEEE)
+              + dot(do_hi, tl.trans(v_hi), UPCAST, IEEE))
+        ds = p * (dp * scale - delta[:, None] * scale)
+        p_t = tl.trans(p.to(do_lo.dtype))
+        ds_t = tl.trans(ds.to(q_lo.dtype))
+        dv_lo += dot(p_t, do_lo, UPCAST, IEEE)
+        dv_hi += dot(p_t, do_hi, UPCAST, IEEE)
+        dk_lo += dot(ds_t, q_lo, UPCAST, IEEE)
+        dk_hi += dot(ds_t, q_hi, UPCAST, IEEE)
+        # dQ a half at a time: each half is stored before the next is computed.
+        part = ((bh * part_entries + entry - entry_base) * G + member)[:, None] * HEAD_DIM
+        ds_k = ds.to(k_lo.dtype)
+        dq_lo = dot(ds_k, k_lo, UPCAST, IEEE)
+        tl.store(DQ_PART + part + h[None, :], dq_lo.to(DQ_PART.dtype.element_ty),
+                 mask=row_ok[:, None] & (h < HEAD_DIM)[None, :])
+        dq_hi = dot(ds_k, k_hi, UPCAST, IEEE)
+        tl.store(DQ_PART + part + (HALF + h)[None, :], dq_hi.to(DQ_PART.dtype.element_ty),
+                 mask=row_ok[:, None] & (HALF + h < HEAD_DIM)[None, :])
 
-        pieces = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM
-        in_block = (c < select_block_size)[:, None]
-        lo_mask = in_block & (h < HEAD_DIM)[None, :]
-        hi_mask = in_block & (HALF + h < HEAD_DIM)[None, :]
-        tl.store(DK_PART + pieces + h[None, :], dk_lo, mask=lo_mask)
-        tl.store(DK_PART + pieces + (HALF + h)[None, :], dk_hi, mask=hi_mask)
-        tl.store(DV_PART + pieces + h[None, :], dv_lo, mask=lo_mask)
-        tl.store(DV_PART + pieces + (HALF + h)[None, :], dv_hi, mask=hi_mask)
+    pieces = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM
+    in_block = (c < select_block_size)[:, None]
+    lo_mask = in_block & (h < HEAD_DIM)[None, :]
+    hi_mask = in_block & (HALF + h < HEAD_DIM)[None, :]
+    tl.store(DK_PART + pieces + h[None, :], dk_lo, mask=lo_mask)
+    tl.store(DK_PART + pieces + (HALF + h)[None, :], dk_hi, mask=hi_mask)
+    tl.store(DV_PART + pieces + h[None, :], dv_lo, mask=lo_mask)
+    tl.store(DV_PART + pieces + (HALF + h)[None, :], dv_hi, mask=hi_mask)
+
+
+@triton.jit
+def _selected_bwd_whole(
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+    stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh, stride_lb, stride_lt,
+    bh, batch, kv_head, piece, first, end, block, q_start, q_len, k_start, k_len,
+    num_entries, entry_base, part_entries, per_chunk, select_block_size, scale, scale_log2,
+    NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
+    IEEE: tl.constexpr, ATOMIC: tl.constexpr,
+):
+    """One piece of _selected_bwd_chunks (block `block` of kv head bh, entries first .. end),
+    every operand D wide."""
+    BLOCK_M: tl.constexpr = BLOCK_T * GP
+    k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
+                                    select_block_size, stride_kb, stride_kt, stride_kh,
+                                    HEAD_DIM, BLOCK_N, BLOCK_D)
+    d = tl.arange(0, BLOCK_D)
+    d_ok = d < HEAD_DIM
+    dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+    last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
+    next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
+    for start in range(first, end, BLOCK_T):
+        first_token = next_first_token
+        next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
+                                        NUM_SELECTED)
+        entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
+                                                  NUM_SELECTED, G, GP, BLOCK_M)
+        pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+        q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
+            Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
+            stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
+        p = recomputed_probabilities(dot(q, tl.trans(k), UPCAST, IEEE), lse2, scale_log2)
+        # Tiles that see the whole block skip the mask: their missing rows (q = dO = 0,
+        # lse = delta = 0) get p = 1 but ds = 0 and add nothing to dK, dV.
+        if _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
+            p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
+                         p, 0.0)
+        # ds carries the scale (one fused multiply-add a score, not a multiply per dQ and
+        # dK element)
+        ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) * scale - delta[:, None] * scale)
+        dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
+        dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
+        dq = dot(ds.to(k.dtype), k, UPCAST, IEEE)
+        if ATOMIC:
+            tl.atomic_add(DQ_PART + row_offsets, dq, mask=row_mask, sem="relaxed")
+        else:
+            part = (bh * part_entries + entry - entry_base) * G + member
+            tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
+                     dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
+
+    if ATOMIC:
+        kv_offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
+                      + kv_head * stride_kh + d[None, :])
+        kv_mask = key_ok[:, None] & d_ok[None, :]
+        tl.atomic_add(DK_PART + kv_offsets, dk, mask=kv_mask, sem="relaxed")
+        tl.atomic_add(DV_PART + kv_offsets, dv, mask=kv_mask, sem="relaxed")
+    else:
+        c = tl.arange(0, BLOCK_N)
+        piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
+        piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
+        tl.store(DK_PART + piece_offsets, dk, mask=piece_mask)
+        tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
 
 
 @triton.jit
@@ -707,17 +762,6 @@ def _selected_bwd_chunks(
     share with float32 atomics, in no fixed order.
     HALVES (not with ATOMIC): every operand D wide is handled as two halves of BLOCK_D / 2
     columns (_selected_bwd_halves), so that the dQ product's accumulator is half as large."""
-    if HALVES:
-        _selected_bwd_halves(
-            Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
-            SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
-            stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
-            stride_lb, stride_lt, stride_sb, stride_st, stride_sh,
-            num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base,
-            part_entries, per_chunk, select_block_size, piece_entries, scale, scale_log2,
-            NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE)
-        return
-    BLOCK_M: tl.constexpr = BLOCK_T * GP
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
@@ -727,56 +771,22 @@ def _selected_bwd_chunks(
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
             NUM_SELECTED, stride_sb, stride_st, stride_sh)
-        k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
-                                        select_block_size, stride_kb, stride_kt, stride_kh,
-                                        HEAD_DIM, BLOCK_N, BLOCK_D)
-        d = tl.arange(0, BLOCK_D)
-        d_ok = d < HEAD_DIM
-        dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
-        dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
-        last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
-        next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
-        for start in range(first, end, BLOCK_T):
-            first_token = next_first_token
-            next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
-                                            NUM_SELECTED)
-            entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                      NUM_SELECTED, G, GP, BLOCK_M)
-            pos = (k_len - q_len + (token - q_start)).to(tl.int32)
-            q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
-                Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
-                stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
-            p = recomputed_probabilities(dot(q, tl.trans(k), UPCAST, IEEE), lse2, scale_log2)
-            # Tiles that see the whole block skip the mask: their missing rows (q = dO = 0,
-            # lse = delta = 0) get p = 1 but ds = 0 and add nothing to dK, dV.
-            if _tile_sees_part(first_token, k_len - q_len - q_start, last_key):
-                p = tl.where(row_ok[:, None] & key_ok[None, :] & (rel[None, :] <= pos[:, None]),
-                             p, 0.0)
-            # ds carries the scale (one fused multiply-add a score, not a multiply per dQ and
-            # dK element)
-            ds = p * (dot(do, tl.trans(v), UPCAST, IEEE) * scale - delta[:, None] * scale)
-            dv += dot(tl.trans(p.to(do.dtype)), do, UPCAST, IEEE)
-            dk += dot(tl.trans(ds.to(q.dtype)), q, UPCAST, IEEE)
-            dq = dot(ds.to(k.dtype), k, UPCAST, IEEE)
-            if ATOMIC:
-                tl.atomic_add(DQ_PART + row_offsets, dq, mask=row_mask, sem="relaxed")
-            else:
-                part = (bh * part_entries + entry - entry_base) * G + member
-                tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
-                         dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
-
-        if ATOMIC:
-            kv_offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
-                          + kv_head * stride_kh + d[None, :])
-            kv_mask = key_ok[:, None] & d_ok[None, :]
-            tl.atomic_add(DK_PART + kv_offsets, dk, mask=kv_mask, sem="relaxed")
-            tl.atomic_add(DV_PART + kv_offsets, dv, mask=kv_mask, sem="relaxed")
+        if HALVES:
+            _selected_bwd_halves(
+                Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+                stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
+                stride_lb, stride_lt, bh, batch, kv_head, piece, first, end,
+                block, q_start, q_len, k_start, k_len, num_entries, entry_base, part_entries,
+                per_chunk, select_block_size, scale, scale_log2,
+                NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE)
         else:
-            c = tl.arange(0, BLOCK_N)
-            piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
-            piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
-            tl.store(DK_PART + piece_offsets, dk, mask=piece_mask)
-            tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
+            _selected_bwd_whole(
+                Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+                stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
+                stride_lb, stride_lt, bh, batch, kv_head, piece, first, end,
+                block, q_start, q_len, k_start, k_len, num_entries, entry_base, part_entries,
+                per_chunk, select_block_size, scale, scale_log2,
+                NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE, ATOMIC)
 
 
 @triton.jit
