@@ -35,8 +35,8 @@ ONE = "    score = tl.dot(p.to(tl.float16), weight.to(tl.float16))"
 # Sum the G heads' probabilities first, then weigh [BLOCK_T, KEYS] instead of [rows, KEYS]:
 # by a broadcast product in float32 (exact), or by split_dot (needs BLOCK_T >= 16).
 HEADS = SOURCE[SOURCE.index(SPLIT):SOURCE.index("\n\n\n@triton.jit\ndef _absorb(")]
-SUM_FIRST = ("    p = tl.reshape(tl.sum(tl.reshape(p, [BLOCK_T * GP // SPAN, GP, SPAN // GP, KEYS]), 1),"
-             " [BLOCK_T, KEYS])\n")
+SUM_FIRST = ("    p = tl.reshape(tl.sum(tl.reshape(p, [BLOCK_T * GP // SPAN, GP, SPAN // GP, p.shape[1]]), 1),"
+             " [BLOCK_T, p.shape[1]])\n")
 BCAST = SUM_FIRST + "    return tl.sum(p[:, :, None] * weight[None, :, :], 1)"
 SUM_SPLIT = SUM_FIRST + "    return split_dot(p, weight, SPLIT_UPCAST, HALF)"
 EDITS = {"shipped": [], "no_topn": [(ROUNDS, NO_TOPN)], "one_product": [(SPLIT, ONE)],
