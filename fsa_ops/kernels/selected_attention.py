@@ -581,6 +581,20 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
 
 
 @triton.jit
+def _backward_tile(ORDER, bh, start, end, num_entries, first_token, q_start, q_len, k_len,
+                   NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr,
+                   BLOCK_T: tl.constexpr, BLOCK_M: tl.constexpr):
+    """The piece kernels' tile at `start`: (first_token, its lowest token, which the loop
+    loaded a tile ahead; the next tile's lowest token, loaded now; entry, token, member,
+    row_ok as in _tile_rows; pos [BLOCK_M], each row's query position)."""
+    next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries, NUM_SELECTED)
+    entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries, NUM_SELECTED,
+                                              G, GP, BLOCK_M)
+    pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+    return first_token, next_first_token, entry, token, member, row_ok, pos
+
+
+@triton.jit
 def _half_cols(PTR, row_offsets, row_ok, half, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr):
     """Columns [half * BLOCK_D / 2, (half + 1) * BLOCK_D / 2) of the rows at row_offsets
     [M, 1] of a [.., D] tensor: [M, BLOCK_D / 2], zero past D or where not row_ok."""
@@ -623,12 +637,9 @@ def _selected_bwd_halves(
     last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
     next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
     for start in range(first, end, BLOCK_T):
-        first_token = next_first_token
-        next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
-                                        NUM_SELECTED)
-        entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                  NUM_SELECTED, G, GP, BLOCK_M)
-        pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+        first_token, next_first_token, entry, token, member, row_ok, pos = _backward_tile(
+            ORDER, bh, start, end, num_entries, next_first_token, q_start, q_len, k_len,
+            NUM_SELECTED, G, GP, BLOCK_T, BLOCK_M)
         head = kv_head * G + member
         rows = (batch * stride_qb + token * stride_qt + head * stride_qh)[:, None]
         q_lo = _half_cols(Q, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
@@ -697,12 +708,9 @@ def _selected_bwd_whole(
     last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
     next_first_token = _first_token(ORDER, bh, first, end, num_entries, NUM_SELECTED)
     for start in range(first, end, BLOCK_T):
-        first_token = next_first_token
-        next_first_token = _first_token(ORDER, bh, start + BLOCK_T, end, num_entries,
-                                        NUM_SELECTED)
-        entry, token, member, row_ok = _tile_rows(ORDER, bh, start, end, num_entries,
-                                                  NUM_SELECTED, G, GP, BLOCK_M)
-        pos = (k_len - q_len + (token - q_start)).to(tl.int32)
+        first_token, next_first_token, entry, token, member, row_ok, pos = _backward_tile(
+            ORDER, bh, start, end, num_entries, next_first_token, q_start, q_len, k_len,
+            NUM_SELECTED, G, GP, BLOCK_T, BLOCK_M)
         q, do, lse2, delta, row_offsets, row_mask = load_backward_rows(
             Q, DO, LSE, DELTA, batch, token, kv_head * G + member, row_ok, d, d_ok,
             stride_qb, stride_qt, stride_qh, stride_lb, stride_lt)
