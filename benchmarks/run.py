@@ -65,24 +65,23 @@ def triton_cdiv(a, b):
     return -(-a // b)
 
 
-def warm_up(device, seconds: float, size: int = 4096) -> int:
-    """Matrix products on `device` for about `seconds` before the first row. Returns the
-    number of products. Why: in session 17 (H200, `--groups 1` in a fresh process), the first
-    row, selected attention forward, took 1.92 ms, against 1.65 in a process that had timed
-    G = 16 first. If the card's clocks were still ramping up, this takes that out of the
-    first row; whether it does is not yet measured. A later row, the window fwd+bwd, was also
-    slow in that run (1.90 against 1.28 ms), which ramping clocks do not explain."""
+def warm_up(device, seconds: float, size: int = 4096) -> None:
+    """Matrix products on `device` for about `seconds` (at least 8 of them) before the first
+    row. Why: in session 17 (H200, `--groups 1` in a fresh process), the first row, selected
+    attention forward, took 1.92 ms, against 1.65 in a process that had timed G = 16 first.
+    If the card's clocks were still ramping up, this takes that out of the first row; whether
+    it does is not yet measured. A later row, the window fwd+bwd, was also slow in that run
+    (1.90 against 1.28 ms), which ramping clocks do not explain."""
     a = torch.randn(size, size, device=device)
     a = a.to(torch.bfloat16) if device.type == "cuda" else a
-    count, start = 0, time.perf_counter()
+    start = time.perf_counter()
     while True:
         for _ in range(8):
             a @ a
-        count += 8
         if device.type == "cuda":
             torch.cuda.synchronize()
         if time.perf_counter() - start >= seconds:
-            return count
+            return
 
 
 class Bench:

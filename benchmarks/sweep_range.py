@@ -35,10 +35,10 @@ BACKWARD = [
     dict(dkdv_warps=8),
     dict(dkdv_rows=32, dkdv_warps=8),
     dict(dq_rows=128, dq_warps=8),
+    dict(dkdv_rows=32, dkdv_warps=8, dq_rows=128, dq_warps=8),
     # 32-key dK/dV tiles on 4 warps: offline sm_90a, compressed, G = 4, 60 B of spill stores
     # against the default 64-key tile's 364 (its [keys, D] products fall back to mma.sync)
     dict(dkdv_block_n=32),
-    dict(dkdv_rows=32, dkdv_warps=8, dq_rows=128, dq_warps=8),
 ]
 
 

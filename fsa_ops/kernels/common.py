@@ -159,10 +159,18 @@ def load_backward_rows(Q, DO, LSE, DELTA, batch, token, head, row_ok, d, d_ok,
     row_mask = row_ok[:, None] & d_ok[None, :]
     q = tl.load(Q + row_offsets, mask=row_mask, other=0.0)
     do = tl.load(DO + row_offsets, mask=row_mask, other=0.0)
+    lse2, delta = load_row_stats(LSE, DELTA, batch, token, head, row_ok, stride_lb, stride_lt)
+    return q, do, lse2, delta, row_offsets, row_mask
+
+
+@triton.jit
+def load_row_stats(LSE, DELTA, batch, token, head, row_ok, stride_lb, stride_lt):
+    """The forward's lse in log2 units and delta = rowsum(dO * O) [M] of the query rows
+    (token, head); 0 where not row_ok."""
     stat = batch * stride_lb + token * stride_lt + head
     lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
     delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
-    return q, do, lse2, delta, row_offsets, row_mask
+    return lse2, delta
 
 
 @triton.jit

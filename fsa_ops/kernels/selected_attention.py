@@ -41,8 +41,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import (block_sizes, dot, dot_modes, load_backward_rows, recomputed_probabilities,
-                     register_cap, row_dot, sequence_tables, sort_rows)
+from .common import (block_sizes, dot, dot_modes, load_backward_rows, load_row_stats,
+                     recomputed_probabilities, register_cap, row_dot, sequence_tables, sort_rows)
 
 LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
@@ -234,18 +234,30 @@ def _block_of_piece(SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_
 
 
 @triton.jit
+def _block_keys(batch, kv_head, block, k_start, k_len, select_block_size,
+                stride_kb, stride_kt, stride_kh, BLOCK_N: tl.constexpr):
+    """The BLOCK_N keys of one selection block: their positions in the sequence rel [BLOCK_N]
+    (int32, as the query positions they are compared with: int64 compares cost two
+    instructions), which of them exist (key_ok), and their rows' offsets in K / V
+    [BLOCK_N, 1] (int64)."""
+    c = tl.arange(0, BLOCK_N)
+    rel = (block * select_block_size + c).to(tl.int32)
+    key_ok = (c < select_block_size) & (rel < k_len)
+    key_rows = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
+                + kv_head * stride_kh)
+    return rel, key_ok, key_rows
+
+
+@triton.jit
 def _load_block(K, V, batch, kv_head, block, k_start, k_len, select_block_size,
                 stride_kb, stride_kt, stride_kh, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr,
                 BLOCK_D: tl.constexpr):
     """K and V of one selection block [BLOCK_N, BLOCK_D] (zero past the block or sequence),
-    the keys' positions in the sequence (int32, as the query positions they are compared with:
-    int64 compares cost two instructions) and which of them exist."""
+    and _block_keys' rel and key_ok."""
     d = tl.arange(0, BLOCK_D)
-    c = tl.arange(0, BLOCK_N)
-    rel = (block * select_block_size + c).to(tl.int32)
-    key_ok = (c < select_block_size) & (rel < k_len)
-    offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
-               + kv_head * stride_kh + d[None, :])
+    rel, key_ok, key_rows = _block_keys(batch, kv_head, block, k_start, k_len, select_block_size,
+                                        stride_kb, stride_kt, stride_kh, BLOCK_N)
+    offsets = key_rows + d[None, :]
     mask = key_ok[:, None] & (d < HEAD_DIM)[None, :]
     return (tl.load(K + offsets, mask=mask, other=0.0), tl.load(V + offsets, mask=mask, other=0.0),
             rel, key_ok)
@@ -620,11 +632,8 @@ def _selected_bwd_halves(
     (at 255 registers it serializes every one of them: C7512)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     HALF: tl.constexpr = BLOCK_D // 2
-    c = tl.arange(0, BLOCK_N)
-    rel = (block * select_block_size + c).to(tl.int32)
-    key_ok = (c < select_block_size) & (rel < k_len)
-    key_rows = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
-                + kv_head * stride_kh)
+    rel, key_ok, key_rows = _block_keys(batch, kv_head, block, k_start, k_len, select_block_size,
+                                        stride_kb, stride_kt, stride_kh, BLOCK_N)
     k_lo = _half_cols(K, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
     k_hi = _half_cols(K, key_rows, key_ok, 1, HEAD_DIM, BLOCK_D)
     v_lo = _half_cols(V, key_rows, key_ok, 0, HEAD_DIM, BLOCK_D)
@@ -646,9 +655,8 @@ def _selected_bwd_halves(
         q_hi = _half_cols(Q, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
         do_lo = _half_cols(DO, rows, row_ok, 0, HEAD_DIM, BLOCK_D)
         do_hi = _half_cols(DO, rows, row_ok, 1, HEAD_DIM, BLOCK_D)
-        stat = batch * stride_lb + token * stride_lt + head
-        lse2 = tl.load(LSE + stat, mask=row_ok, other=0.0) * 1.4426950408889634
-        delta = tl.load(DELTA + stat, mask=row_ok, other=0.0)
+        lse2, delta = load_row_stats(LSE, DELTA, batch, token, head, row_ok, stride_lb,
+                                     stride_lt)
         s = (dot(q_lo, tl.trans(k_lo), UPCAST, IEEE)
              + dot(q_hi, tl.trans(k_hi), UPCAST, IEEE))
         p = recomputed_probabilities(s, lse2, scale_log2)
@@ -675,6 +683,7 @@ def _selected_bwd_halves(
         tl.store(DQ_PART + part + (HALF + h)[None, :], dq_hi.to(DQ_PART.dtype.element_ty),
                  mask=row_ok[:, None] & (HALF + h < HEAD_DIM)[None, :])
 
+    c = tl.arange(0, BLOCK_N)
     pieces = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM
     in_block = (c < select_block_size)[:, None]
     lo_mask = in_block & (h < HEAD_DIM)[None, :]
