@@ -3,6 +3,7 @@ l'=64, n=16, random selection).
 
     python benchmarks/sweep_selected.py [--seqlen 65536] [--groups 1 4 16] [--backward]
     python benchmarks/sweep_selected.py --warm --shard 0/4 [...]   # compile only, a quarter of the variants
+    python benchmarks/sweep_selected.py --pick 0 16 17 [...]        # only these variants
 
 Prints ms, TFLOP/s and peak workspace per variant of the launcher's knobs; each variant is
 checked against the first one (the shipped defaults) before it is timed.
@@ -31,7 +32,7 @@ FORWARD = [
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
     dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head (16 MB
     dict(chunk_tokens=4096),          # at G = 4 in the default 4 chunks) fit L2 better
-    dict(merge_rows=32),              # (token, head) rows per merge program (default 16)
+    dict(merge_rows=32),              # (token, head) rows per merge program (default 16, 32 overlapped)
     dict(merge_rows=64),
     dict(workspace_bytes=ONE_CHUNK),
     dict(normalize_partials=True),    # divide in the partials kernel, as before session 13
@@ -42,6 +43,18 @@ FORWARD = [
     dict(rows=128, num_warps=8, max_registers=128),   # 2 programs of 8 warps per SM
     dict(piece_tiles=16),             # fewer programs: each pays ~7 dependent loads to start
     dict(piece_tiles=32),
+    # A chunk's merge in the launch of the next chunk's partials (_partials_and_merge), two
+    # partial buffers: the merge's reads run while the partials programs wait on gathers. On
+    # by default at G = 3, 4 with several chunks since session 18 (forward_overlaps_merge).
+    dict(overlap_merge=False),                                   # the plain forward
+    dict(overlap_merge=True, merge_rows=16),                     # default chunks halved: same workspace
+    dict(overlap_merge=True, merge_rows=16, chunk_tokens=16384),  # G = 4 / 16's plain chunks: twice it
+    dict(overlap_merge=True, merge_rows=16, chunk_tokens=4096),
+    dict(overlap_merge=True),                                    # 32-row merge programs
+    dict(overlap_merge=True, merge_rows=64),
+    dict(overlap_merge=True, merge_rows=128),
+    dict(overlap_merge=True, merge_rows=64, chunk_tokens=16384),
+    dict(overlap_merge=True, merge_rows=64, chunk_tokens=8192),
 ]
 BACKWARD = [
     {},

@@ -99,6 +99,11 @@ def run_forward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None):
             o, lse = selected_attention_forward(*inputs, *args, piece_tiles=2,
                                                 chunk_tokens=three_chunks(inputs[0]))
             results[name + " (token chunks)"] = ((o, o_ref), (lse, lse_ref))
+            # The same chunks, each chunk's merge in the launch of the next one's partials.
+            poison_allocator(device)
+            o, lse = selected_attention_forward(*inputs, *args, piece_tiles=2, overlap_merge=True,
+                                                chunk_tokens=three_chunks(inputs[0]))
+            results[name + " (token chunks, merge overlapped)"] = ((o, o_ref), (lse, lse_ref))
     # Block selection from the kernel's own compressed lse, judged by its score shortfall
     # under the oracle's scores (near-ties may go either way).
     lse_cmp = results["compressed_attention"][1][0]
@@ -477,7 +482,9 @@ def test_selected_mask_boundaries(group, behind, head_dim, backward_knobs):
 # oracle's result, across pieces of several tiles and a piece's last one.
 FORWARD_KNOBS = [dict(normalize_partials=True), dict(always_mask=True), dict(piece_tiles=1),
                  dict(rows=16), dict(num_stages=2), dict(l2_hints=False),
-                 dict(merge_rows=2), dict(merge_rows=64)]    # 2: below GP = 4, taken as 4
+                 dict(merge_rows=2), dict(merge_rows=64),    # 2: below GP = 4, taken as 4
+                 dict(overlap_merge=True), dict(overlap_merge=True, chunk_tokens=24),
+                 dict(overlap_merge=True, workspace_bytes=1)]    # chunks: 1 (no overlap), 4, 2 (64 tokens)
 
 
 @pytest.mark.parametrize("knobs", FORWARD_KNOBS, ids=lambda k: ",".join(f"{a}={b}" for a, b in k.items()))
@@ -486,6 +493,18 @@ def test_selected_forward_knobs(knobs):
     offset into a block) at G = 3 with queries behind keys, through the forward with `knobs`,
     against the float64 oracle."""
     check_boundary_forward(3, 8, 4, 96, 47, **knobs)
+
+
+@pytest.mark.parametrize("group", [1, 3])
+def test_selected_forward_overlap_is_bitwise(group):
+    """overlap_merge runs the same arithmetic in other launches: its output and lse equal the
+    plain chunked forward's bit for bit (four chunks: both buffers, each used twice)."""
+    _, inputs, _, o, lse = check_boundary_forward(group, 8, 4, 96, 53, chunk_tokens=24)
+    poison_allocator(DEVICE)
+    o2, lse2 = selected_attention_forward(*inputs, None, None, BOUNDARY_BLOCK,
+                                          BOUNDARY_DIM ** -0.5, chunk_tokens=24,
+                                          overlap_merge=True)
+    assert torch.equal(o2, o) and torch.equal(lse2, lse)
 
 
 @pytest.mark.cuda
@@ -617,3 +636,7 @@ def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
         assert chunks == 1
     small = S.chunk_tokens_for(q, 16, workspace_bytes=256 << 20)
     assert small == seqlen or small == max(64, (256 << 20) // per_token // 64 * 64)
+    # The merge overlaps the partials where measured faster: G = 3, 4 over several chunks
+    # (here: 64K tokens at G = 4, 16 heads on 4 kv heads).
+    k = torch.empty(1, seqlen, min(4, heads), head_dim, dtype=dtype, device="meta")
+    assert S.forward_overlaps_merge(q, k, 16) == (heads == 16)

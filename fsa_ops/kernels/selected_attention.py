@@ -202,14 +202,14 @@ def work_list(index: BlockIndex, size: int) -> WorkList:
 
 
 @triton.jit
-def _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk, num_chunks, num_work,
-           num_keys, piece_entries):
-    """The piece this program owns in token chunk `chunk`, for grids (per_chunk, B * Hkv):
-    (its index among the chunk's pieces, its first and end positions in `order`, active).
-    Inactive programs (past the chunk's last piece) read piece 0's entries and must not use
-    them."""
+def _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, program, chunk, num_chunks,
+           num_work, num_keys, piece_entries):
+    """The piece that program `program` (0 .. per_chunk - 1) of kv head bh owns in token chunk
+    `chunk`: (its index among the chunk's pieces, its first and end positions in `order`,
+    active). Inactive programs (past the chunk's last piece) read piece 0's entries and must
+    not use them."""
     start = tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk)
-    piece = start + tl.program_id(0)
+    piece = start + program
     active = piece < tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk + 1)
     piece = tl.where(active, piece, 0)
     group = tl.load(WORK_GROUP + bh * num_work + piece)
@@ -343,18 +343,44 @@ def _selected_partials(
     P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
     Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr,
 ):
-    """Grid (per_chunk, B * Hkv), one launch per token chunk. O_PART [BH, C * n, G, D]
+    """Grid (per_chunk, B * Hkv), one launch per token chunk: program (i, bh) runs piece i of
+    the chunk (_partials_of_piece)."""
+    _partials_of_piece(
+        Q, K, V, O_PART, PART_STATS, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
+        CHUNK_START, ROW_SEQ, CU_Q, CU_K, stride_qb, stride_qt, stride_qh,
+        stride_kb, stride_kt, stride_kh, stride_sb, stride_st, stride_sh,
+        num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base,
+        part_entries, select_block_size, piece_entries, scale_log2,
+        tl.program_id(1).to(tl.int64), tl.program_id(0),
+        NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE, P_OFFSET,
+        NORMALIZE, ALWAYS_MASK, Q_EVICTION, PART_EVICTION)
+
+
+@triton.jit
+def _partials_of_piece(
+    Q, K, V, O_PART, PART_STATS, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
+    CHUNK_START, ROW_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh,
+    stride_kb, stride_kt, stride_kh,
+    stride_sb, stride_st, stride_sh,
+    num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
+    select_block_size, piece_entries, scale_log2, bh, program,
+    NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
+    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr,
+):
+    """Piece `program` of kv head bh (int64) in token chunk `chunk`. O_PART [BH, C * n, G, D]
     (unnormalised: sum_j 2^(s_j - shift) v_j; NORMALIZE: divided by sum_j 2^(s_j - shift)),
     PART_STATS [BH, C * n, G, 2] float32: (lse, shift) in log2 units (shift unused with
     NORMALIZE); entry e of the chunk at e - entry_base. P_OFFSET = log2(BLOCK_N). ALWAYS_MASK:
     every tile takes the visibility mask (a tuning switch; the mask-free tiles are exact)."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
     # Offsets are int64 throughout: the partial buffers may pass 2**31 elements.
-    bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
-    _, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk,
-                                   num_chunks, num_work, num_keys, piece_entries)
+    _, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, program,
+                                   chunk, num_chunks, num_work, num_keys, piece_entries)
     if active:
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
@@ -445,20 +471,36 @@ def _merge_partials(
     BLOCK_D: tl.constexpr, NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr,
     PART_EVICTION: tl.constexpr,
 ):
-    """Grid (cdiv(chunk tokens, BLOCK_R // GP), B * Hkv), one launch per token chunk: merge
-    the slots of each (token, query head) of the chunk (token_base .. token_stop), in slot
-    order. A program owns BLOCK_R rows: BLOCK_R // GP tokens with all G query heads of the kv
+    """Grid (cdiv(chunk tokens, BLOCK_R // GP), B * Hkv), one launch per token chunk: program
+    (i, bh) merges the chunk's tokens i * BLOCK_R // GP onwards (_merge_rows)."""
+    _merge_rows(O, LSE, O_PART, PART_STATS, stride_ob, stride_ot, stride_oh, stride_lb,
+                stride_lt, token_base, token_stop, num_kv_heads, part_entries, num_selected,
+                tl.program_id(1).to(tl.int64), tl.program_id(0),
+                G, GP, HEAD_DIM, BLOCK_R, BLOCK_D, NP, UNROLL, NORMALIZE, PART_EVICTION)
+
+
+@triton.jit
+def _merge_rows(
+    O, LSE, O_PART, PART_STATS,
+    stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
+    token_base, token_stop, num_kv_heads, part_entries, num_selected, bh, program,
+    G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_R: tl.constexpr,
+    BLOCK_D: tl.constexpr, NP: tl.constexpr, UNROLL: tl.constexpr, NORMALIZE: tl.constexpr,
+    PART_EVICTION: tl.constexpr,
+):
+    """Merge the slots of each (token, query head) of the chunk (token_base .. token_stop)
+    that program `program` of kv head bh (int64) owns, in slot order. A program owns BLOCK_R
+    rows: BLOCK_R // GP tokens with all G query heads of the kv
     head (row m: token m // GP, head member m % GP; members >= G masked). A (token, slot)
     keeps its G heads side by side in the partial buffers, so one program reads their
     (lse, shift) pairs in one sector (G = 4) where G programs of one head each read it
     before, and their G rows of O_PART as one contiguous run. Slots the forward did not use
     hold lse = -inf (the launcher fills PART_STATS) and weigh nothing; their O_PART rows are
     never read into the sum (tl.where, so stale data cannot leak in)."""
-    bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     m = tl.arange(0, BLOCK_R)
     member = m % GP
-    local = tl.program_id(0).to(tl.int64) * (BLOCK_R // GP) + m // GP
+    local = program.to(tl.int64) * (BLOCK_R // GP) + m // GP
     head = (bh % num_kv_heads) * G + member
     token = token_base + local
     t_ok = (token < token_stop) & (member < G)
@@ -498,6 +540,51 @@ def _merge_partials(
     tl.store(LSE + batch * stride_lb + token * stride_lt + head, lse, mask=t_ok)
 
 
+@triton.jit
+def _partials_and_merge(
+    Q, K, V, O_PART, PART_STATS, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
+    CHUNK_START, ROW_SEQ, CU_Q, CU_K,
+    stride_qb, stride_qt, stride_qh,
+    stride_kb, stride_kt, stride_kh,
+    stride_sb, stride_st, stride_sh,
+    num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
+    select_block_size, piece_entries, scale_log2,
+    O, LSE, O_PART_PREV, PART_STATS_PREV, stride_ob, stride_ot, stride_oh, stride_lb, stride_lt,
+    merge_base, merge_stop, num_partial_programs, num_merge_programs,
+    NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
+    BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    P_OFFSET: tl.constexpr, NORMALIZE: tl.constexpr, ALWAYS_MASK: tl.constexpr,
+    Q_EVICTION: tl.constexpr, PART_EVICTION: tl.constexpr,
+    BLOCK_R: tl.constexpr, NP: tl.constexpr, UNROLL: tl.constexpr,
+):
+    """Grid (P + M, B * Hkv): the partials of token chunk `chunk` (P = per_chunk programs,
+    into O_PART / PART_STATS, as _selected_partials) and the merge of the chunk before it (M
+    programs of BLOCK_R rows, tokens merge_base .. merge_stop, from O_PART_PREV /
+    PART_STATS_PREV, as _merge_partials) in one launch. The merge streams partials from
+    memory while the partials programs wait on their q gathers, and each kind fills the
+    other's tail. The kinds alternate evenly in launch order: program i is merge program
+    m(i) = floor(i * M / (P + M)) if m(i + 1) > m(i), else partials program i - m(i)."""
+    bh = tl.program_id(1).to(tl.int64)
+    i = tl.program_id(0).to(tl.int64)
+    programs = num_partial_programs + num_merge_programs
+    merges_before = i * num_merge_programs // programs
+    if (i + 1) * num_merge_programs // programs > merges_before:
+        _merge_rows(O, LSE, O_PART_PREV, PART_STATS_PREV, stride_ob, stride_ot, stride_oh,
+                    stride_lb, stride_lt, merge_base, merge_stop, num_kv_heads, part_entries,
+                    NUM_SELECTED, bh, merges_before,
+                    G, GP, HEAD_DIM, BLOCK_R, BLOCK_D, NP, UNROLL, NORMALIZE, PART_EVICTION)
+    else:
+        _partials_of_piece(
+            Q, K, V, O_PART, PART_STATS, SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST,
+            CHUNK_START, ROW_SEQ, CU_Q, CU_K, stride_qb, stride_qt, stride_qh,
+            stride_kb, stride_kt, stride_kh, stride_sb, stride_st, stride_sh,
+            num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base,
+            part_entries, select_block_size, piece_entries, scale_log2,
+            bh, (i - merges_before).to(tl.int32),
+            NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE, P_OFFSET,
+            NORMALIZE, ALWAYS_MASK, Q_EVICTION, PART_EVICTION)
+
+
 def _launch_setup(q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows,
                   chunk_tokens, workspace_bytes):
     """What the forward and backward launchers share: tile sizes, sequence tables and the
@@ -515,9 +602,9 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                select_block_size: int, scale: float, rows: int = 64,
                                num_warps: int = 4, piece_tiles: int = 8, num_stages: int = 1,
                                chunk_tokens: int = 0, workspace_bytes: int = 0,
-                               max_registers: Optional[int] = None, merge_rows: int = 16,
+                               max_registers: Optional[int] = None, merge_rows: int = 0,
                                normalize_partials: bool = False, always_mask: bool = False,
-                               l2_hints: bool = True):
+                               l2_hints: bool = True, overlap_merge: Optional[bool] = None):
     """q [B, Tq, Hq, D], k/v [B, Tk, Hkv, D], indices [B, Tq, Hkv, n] ->
     (o [B, Tq, Hq, D], lse [B, Tq, Hq] float32).
 
@@ -525,15 +612,19 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     BLOCK_T tokens), `piece_tiles` (tiles per program), `num_warps`, `num_stages`,
     `max_registers` (the partials kernel's register cap, common.register_cap; None: 168 up
     to D = 128), `merge_rows` ((token, head) rows per merge program, a power of two;
-    at least the group's next power of two),
+    at least the group's next power of two; 0: 32 with overlap_merge, else 16),
     `normalize_partials` (divide each partial output by its sum in the partials kernel, not
     once in the merge), `always_mask` (every tile takes the visibility mask, not only those
     that see part of their block), `l2_hints` (default on: the partial outputs' stores and the
     merge's loads of them marked evict-first in L2, the gathered q rows evict-last, so a chunk's
     q rows of one kv head, 16 MB at G = 4, stay in L2 while the 1 GiB of partials streams
     through it); `chunk_tokens` (default: what `workspace_bytes` of partials
-    hold, see chunk_tokens_for).
-    Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32.
+    hold, see chunk_tokens_for); `overlap_merge` (two partial buffers: one launch computes a
+    chunk's partials and merges the chunk before it, _partials_and_merge; the default chunks
+    are halved, so the workspace stays the same, and `workspace_bytes` is split between the
+    two buffers; None: forward_overlaps_merge).
+    Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32 (twice
+    that with overlap_merge and more than one chunk).
     """
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads, n = k.shape[2], indices.shape[3]
@@ -541,6 +632,14 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     lse = torch.empty(q.shape[:3], dtype=torch.float32, device=q.device)
     if o.numel() == 0:
         return o, lse.fill_(float("-inf"))
+    if overlap_merge is None:
+        overlap_merge = forward_overlaps_merge(q, k, n)
+    merge_rows = merge_rows or (32 if overlap_merge else 16)
+    if overlap_merge and not chunk_tokens:
+        if workspace_bytes:
+            chunk_tokens = chunk_tokens_for(q, n, max(1, workspace_bytes // 2))
+        else:
+            chunk_tokens = max(64, triton.cdiv(chunk_tokens_for(q, n), 128) * 64)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens,
         workspace_bytes)
@@ -553,43 +652,73 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
     num_keys, num_work = index.group_end.shape[1], work.group.shape[1]
-    chunk_tokens = index.chunk_tokens
+    chunk_tokens, num_chunks = index.chunk_tokens, index.num_chunks
     part_entries = min(chunk_tokens, num_queries) * n
-    o_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
-    part_stats = torch.empty((bh, part_entries, group, 2), dtype=torch.float32, device=q.device)
+    buffers = 2 if overlap_merge and num_chunks > 1 else 1
+    o_part = torch.empty((buffers, bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
+    part_stats = torch.empty((buffers, bh, part_entries, group, 2), dtype=torch.float32, device=q.device)
     sel = index.selection
     part_eviction = "evict_first" if l2_hints else ""
     merge_rows = max(merge_rows, sizes.group_pow2)      # whole tokens: all G heads of one
-    for chunk in range(index.num_chunks):
+    meta = dict(G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_D=sizes.block_d,
+                NORMALIZE=normalize_partials, PART_EVICTION=part_eviction)
+    merge_meta = dict(BLOCK_R=merge_rows, NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT)
+    partials_meta = dict(
+        NUM_SELECTED=n, BLOCK_T=sizes.block_t, BLOCK_N=block_n, **dot_modes(q.dtype),
+        P_OFFSET=float(block_n.bit_length() - 1), ALWAYS_MASK=always_mask,
+        Q_EVICTION="evict_last" if l2_hints else "",
+        num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers))
+
+    def partials_args(chunk):
+        return (q, k, v, o_part[chunk % buffers], part_stats[chunk % buffers], sel, index.order,
+                index.group_end, work.group, work.first, work.chunk_start, row_seq, cu_q, cu_k,
+                q.stride(0), q.stride(1), q.stride(2),
+                k.stride(0), k.stride(1), k.stride(2),
+                sel.stride(0), sel.stride(1), sel.stride(2),
+                num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk,
+                chunk * chunk_tokens * n, part_entries, select_block_size, piece_entries,
+                scale * LOG2E)
+
+    def merge_args(chunk):
+        """(O .. token_stop) of _merge_partials for `chunk`, and its program count."""
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
-        part_stats.fill_(float("-inf"))           # slots the forward does not use stay -inf
-        _selected_partials[(work.per_chunk, bh)](
-            q, k, v, o_part, part_stats, sel, index.order, index.group_end, work.group,
-            work.first, work.chunk_start, row_seq, cu_q, cu_k,
-            q.stride(0), q.stride(1), q.stride(2),
-            k.stride(0), k.stride(1), k.stride(2),
-            sel.stride(0), sel.stride(1), sel.stride(2),
-            num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
-            token_base * n, part_entries, select_block_size, piece_entries, scale * LOG2E,
-            NUM_SELECTED=n, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
-            BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-            **dot_modes(q.dtype), P_OFFSET=float(block_n.bit_length() - 1),
-            NORMALIZE=normalize_partials, ALWAYS_MASK=always_mask,
-            Q_EVICTION="evict_last" if l2_hints else "", PART_EVICTION=part_eviction,
-            num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
-        )
-        _merge_partials[(triton.cdiv(token_stop - token_base, merge_rows // sizes.group_pow2), bh)](
-            o, lse, o_part, part_stats,
-            o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
-            token_base, token_stop, num_kv_heads, part_entries, n,
-            G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim, BLOCK_R=merge_rows,
-            BLOCK_D=sizes.block_d,
-            NP=triton.next_power_of_2(n), UNROLL=SLOTS_IN_FLIGHT, NORMALIZE=normalize_partials,
-            PART_EVICTION=part_eviction,
-            num_warps=4,
-        )
+        programs = triton.cdiv(token_stop - token_base, merge_rows // sizes.group_pow2)
+        return (o, lse, o_part[chunk % buffers], part_stats[chunk % buffers],
+                o.stride(0), o.stride(1), o.stride(2), lse.stride(0), lse.stride(1),
+                token_base, token_stop), programs
+
+    def merge(chunk):
+        args, programs = merge_args(chunk)
+        _merge_partials[(programs, bh)](*args, num_kv_heads, part_entries, n, **meta,
+                                        **merge_meta, num_warps=4)
+
+    for chunk in range(num_chunks):
+        part_stats[chunk % buffers].fill_(float("-inf"))   # slots the forward does not use stay -inf
+        if buffers == 1 or chunk == 0:
+            _selected_partials[(work.per_chunk, bh)](*partials_args(chunk), **meta,
+                                                     **partials_meta)
+        else:
+            args, programs = merge_args(chunk - 1)
+            _partials_and_merge[(work.per_chunk + programs, bh)](
+                *partials_args(chunk), *args, work.per_chunk, programs, **meta, **partials_meta,
+                **merge_meta)
+        if buffers == 1:
+            merge(chunk)
+    if buffers == 2:
+        merge(num_chunks - 1)
     return o, lse
+
+
+def forward_overlaps_merge(q: torch.Tensor, k: torch.Tensor, num_selected: int) -> bool:
+    """q [B, Tq, Hq, D], k [B, Tk, Hkv, D] -> the forward's default overlap_merge: on where it
+    was measured faster, groups whose next power of two is 4 (G = 3, 4) with more than one
+    default token chunk. H200, 64K, bf16, D = 128, ms plain / overlapped (32-row merge
+    programs): G = 1: 1.637 / 1.712; G = 4: 4.657 / 4.501; G = 16: 15.41 / 15.52
+    (benchmarks/results/NVIDIA_H200/session18/)."""
+    group = q.shape[2] // k.shape[2]
+    return (triton.next_power_of_2(group) == 4
+            and chunk_tokens_for(q, num_selected) < q.shape[1])
 
 
 @triton.jit
@@ -782,8 +911,9 @@ def _selected_bwd_chunks(
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
-    piece, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh, chunk,
-                                       num_chunks, num_work, num_keys, piece_entries)
+    piece, first, end, active = _piece(WORK_GROUP, WORK_FIRST, CHUNK_START, GROUP_END, bh,
+                                       tl.program_id(0), chunk, num_chunks, num_work, num_keys,
+                                       piece_entries)
     if active:
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
