@@ -13,6 +13,10 @@ that picked it inner), with an exact log-sum-exp merge.
    and log-sum-exp lse_s. No shared softmax shift.
 3. `_merge_partials`, once per token chunk: per token and head, merges the slots the forward
    used in slot order (deterministic): lse = logsumexp_s lse_s, o = sum_s exp(m_s - lse) o_s.
+   With `overlap_merge` (the default at G = 3, 4 over several chunks) the partials alternate
+   between two buffers and chunk c's merge runs in the launch of chunk c + 1's partials
+   (`_partials_and_merge`): the merge streams partials while the partials programs wait on
+   their gathers. Same arithmetic, same bits.
 
 Why token chunks: the partial buffers hold C * n * Hq * D elements, not Tq * n * Hq * D (at
 64K tokens, G = 16, bf16: 17 GiB). The forward barely notices the split; the backward pays
