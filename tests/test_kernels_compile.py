@@ -17,10 +17,10 @@ from fsa_ops.kernels.range_attention import (  # noqa: E402
     _range_attention_bwd_dkdv, _range_attention_bwd_dq, _range_attention_fwd)
 from fsa_ops.kernels.select_blocks import _select_blocks_fwd  # noqa: E402
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
-    _index_entries, _merge_partials, _selected_bwd_chunks, _selected_bwd_dkdv, _selected_bwd_dq,
-    _selected_partials)
+    _index_entries, _merge_partials, _partials_and_merge, _selected_bwd_chunks, _selected_bwd_dkdv,
+    _selected_bwd_dq, _selected_partials)
 
-FLOAT_POINTERS = {"LSE", "PART_STATS", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
+FLOAT_POINTERS = {"LSE", "PART_STATS", "PART_STATS_PREV", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
@@ -84,6 +84,11 @@ CASES = [
                               Q_EVICTION=q_hint, PART_EVICTION=part_hint))
     for g, d, q_hint, part_hint in ((1, 128, "", ""), (3, 64, "", ""),
                                     (16, 128, "evict_last", "evict_first"))
+] + [
+    (_partials_and_merge, dict(NUM_SELECTED=16, G=4, GP=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_N=64,
+                               BLOCK_D=128, UPCAST=False, IEEE=False, P_OFFSET=6.0,
+                               NORMALIZE=False, ALWAYS_MASK=False, Q_EVICTION="evict_last",
+                               PART_EVICTION="evict_first", BLOCK_R=32, NP=16, UNROLL=4)),
 ] + [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,
