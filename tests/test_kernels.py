@@ -372,6 +372,13 @@ BACKWARD_LONG_CASES = [(t, g, dt) for t in (1000, 4099) for g in (1, 4, 16)
 BACKWARD_LONG_CASES += [(16384, 4, torch.bfloat16)]
 
 
+def long_case_id(case) -> str:
+    """'4099-4-bfloat16': what `-k` selects on (GPU call scripts pick cases by length, G and
+    dtype)."""
+    seqlen, group, dtype = case
+    return f"{seqlen}-{group}-{str(dtype).removeprefix('torch.')}"
+
+
 @pytest.mark.parametrize("packed,dtype", [(False, torch.float32), (True, torch.bfloat16)])
 def test_range_kernels_small_tiles(packed, dtype):
     """Compressed and window attention, forward and backward, with 16-key steps and 4-token
@@ -508,14 +515,15 @@ def test_selected_forward_overlap_is_bitwise(group):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("seqlen,group,dtype", LONG_CASES)
+@pytest.mark.parametrize("seqlen,group,dtype", LONG_CASES, ids=[long_case_id(c) for c in LONG_CASES])
 def test_forward_kernels_long_sequences(seqlen, group, dtype):
     p = long_problem(seqlen, group, dtype)
     check_results(p, run_forward_ops(p, "cuda", torch.float32))
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("seqlen,group,dtype", BACKWARD_LONG_CASES)
+@pytest.mark.parametrize("seqlen,group,dtype", BACKWARD_LONG_CASES,
+                         ids=[long_case_id(c) for c in BACKWARD_LONG_CASES])
 def test_backward_kernels_long_sequences(seqlen, group, dtype):
     p = long_problem(seqlen, group, dtype)
     check_backward(p, run_backward_ops(p, "cuda", torch.float32))
