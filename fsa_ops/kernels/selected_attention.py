@@ -101,6 +101,12 @@ def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 
     return min(max(1, num_queries), max(64, tokens))
 
 
+def overlapped_chunk_tokens(q: torch.Tensor, num_selected: int) -> int:
+    """Tokens per chunk of the overlapped forward by default: half of chunk_tokens_for's (a
+    multiple of 64, at least 64), so that its two partial buffers hold what one did."""
+    return max(64, triton.cdiv(chunk_tokens_for(q, num_selected), 128) * 64)
+
+
 @triton.jit
 def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
                    stride_ib, stride_it, stride_ih,
@@ -643,7 +649,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
         if workspace_bytes:
             chunk_tokens = chunk_tokens_for(q, n, max(1, workspace_bytes // 2))
         else:
-            chunk_tokens = max(64, triton.cdiv(chunk_tokens_for(q, n), 128) * 64)
+            chunk_tokens = overlapped_chunk_tokens(q, n)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens,
         workspace_bytes)
