@@ -27,7 +27,7 @@ def variants_to_run(variants: list, args) -> list:
     """The variants this process runs: the first --variants of them (or the --pick ones),
     then its --shard."""
     shard, shards = map(int, args.shard.split("/"))
-    if getattr(args, "pick", None):
+    if args.pick:
         variants = [variants[i] for i in args.pick]
     return variants[:args.variants][shard::shards]
 

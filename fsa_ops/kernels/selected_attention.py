@@ -101,9 +101,12 @@ def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 
     return min(max(1, num_queries), max(64, tokens))
 
 
-def overlapped_chunk_tokens(q: torch.Tensor, num_selected: int) -> int:
-    """Tokens per chunk of the overlapped forward by default: half of chunk_tokens_for's (a
-    multiple of 64, at least 64), so that its two partial buffers hold what one did."""
+def overlapped_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
+    """Tokens per chunk of the overlapped forward, whose two partial buffers hold what one did:
+    what half of `workspace_bytes` holds, or by default half of chunk_tokens_for's chunk
+    (rounded up to a multiple of 64, so the call takes twice its chunks)."""
+    if workspace_bytes:
+        return chunk_tokens_for(q, num_selected, max(1, workspace_bytes // 2))
     return max(64, triton.cdiv(chunk_tokens_for(q, num_selected), 128) * 64)
 
 
@@ -630,9 +633,9 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     q rows of one kv head, 16 MB at G = 4, stay in L2 while the 1 GiB of partials streams
     through it); `chunk_tokens` (default: what `workspace_bytes` of partials
     hold, see chunk_tokens_for); `overlap_merge` (two partial buffers: one launch computes a
-    chunk's partials and merges the chunk before it, _partials_and_merge; the default chunks
-    are halved, so the workspace stays the same, and `workspace_bytes` is split between the
-    two buffers; None: forward_overlaps_merge).
+    chunk's partials and merges the chunk before it, _partials_and_merge; the chunks, default
+    or from `workspace_bytes`, are halved, so the workspace stays the same; None:
+    forward_overlaps_merge).
     Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32 (twice
     that with overlap_merge and more than one chunk).
     """
@@ -646,10 +649,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
         overlap_merge = forward_overlaps_merge(q, k, n)
     merge_rows = merge_rows or (32 if overlap_merge else 16)
     if overlap_merge and not chunk_tokens:
-        if workspace_bytes:
-            chunk_tokens = chunk_tokens_for(q, n, max(1, workspace_bytes // 2))
-        else:
-            chunk_tokens = overlapped_chunk_tokens(q, n)
+        chunk_tokens = overlapped_chunk_tokens(q, n, workspace_bytes)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens,
         workspace_bytes)
