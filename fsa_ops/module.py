@@ -4,7 +4,7 @@ attention itself is the `torch.ops.fsa` ops."""
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
@@ -12,35 +12,80 @@ from torch import Tensor, nn
 from .functional import NSAConfig, nsa_attention
 
 
+class CompressionRows(NamedTuple):
+    """Which tokens each of the R compressed keys summarises, and the inverse map."""
+    token_index: Tensor   # [R, block] rows into the token axis
+    valid: Tensor         # [R] bool
+    position: Tensor      # [R] in-sequence position of the row's last token, for RoPE
+    cover: Tensor         # [T, block // stride] the entries of token_index that hold each
+                          # token, as row * block + offset; R * block where there are fewer
+
+
 def compression_rows(seqlen: int, block: int, stride: int, cu_seqlens: Optional[Tensor],
-                     device) -> tuple[Tensor, Tensor, Tensor]:
+                     device) -> CompressionRows:
     """Which tokens each compressed key summarises, sized from shapes only.
 
-    Returns token_index [R, block] (rows into the token axis), valid [R] (bool) and
-    position [R] (in-sequence position of the last token, for RoPE).
     Unpacked: R = Tc and row i covers tokens [i*stride, i*stride + block).
     Packed (cu_seqlens): R = seqlen // stride and the sequence starting at token s owns rows
     s // stride + i for i < its Tc (see fsa_ops.reference); other rows are not valid.
+    A token at position p of its sequence lies in rows i = p // stride - j of that sequence,
+    j < block // stride, where 0 <= i < Tc (`cover`).
     """
     offsets = torch.arange(block, device=device)
+    t = torch.arange(seqlen, device=device)
     if cu_seqlens is None:
-        rows = max((seqlen - block) // stride + 1, 0)
-        first = torch.arange(rows, device=device) * stride
-        return first[:, None] + offsets, torch.ones(rows, dtype=torch.bool, device=device), \
-            first + block - 1
-    cu = cu_seqlens.long()
-    starts, lengths = cu[:-1], cu[1:] - cu[:-1]
-    r = torch.arange(seqlen // stride, device=device)
-    # The owner of row r is the last sequence whose first row is <= r; earlier sequences that
-    # share that first row are shorter than the stride and own no row. (Searching all of cu,
-    # whose last row T // stride exceeds every r, gives the same count as searching `starts`;
-    # Inductor in torch 2.11 cannot lower searchsorted over a slice.)
-    seq = (torch.searchsorted(cu // stride, r, right=True) - 1).clamp(min=0)
-    i = r - starts[seq] // stride
-    count = torch.where(lengths[seq] >= block, (lengths[seq] - block) // stride + 1, 0)
-    valid = (i >= 0) & (i < count)
-    token = (starts[seq] + i * stride)[:, None] + offsets
-    return token.clamp(0, max(seqlen - 1, 0)), valid, i * stride + block - 1
+        num_rows = max((seqlen - block) // stride + 1, 0)
+        first = torch.arange(num_rows, device=device) * stride
+        token_index = first[:, None] + offsets
+        valid = torch.ones(num_rows, dtype=torch.bool, device=device)
+        position = first + block - 1
+        pos, row_base, count = t[:, None], 0, num_rows
+    else:
+        cu = cu_seqlens.long()
+        starts, lengths = cu[:-1], cu[1:] - cu[:-1]
+        seq_count = torch.where(lengths >= block, (lengths - block) // stride + 1, 0)
+        num_rows = seqlen // stride
+        r = torch.arange(num_rows, device=device)
+        # The owner of row r is the last sequence whose first row is <= r; earlier sequences
+        # that share that first row are shorter than the stride and own no row. (Searching all
+        # of cu, whose last row T // stride exceeds every r, gives the same count as searching
+        # `starts`; Inductor in torch 2.11 cannot lower searchsorted over a slice.)
+        seq = (torch.searchsorted(cu // stride, r, right=True) - 1).clamp(min=0)
+        i = r - starts[seq] // stride
+        valid = (i >= 0) & (i < seq_count[seq])
+        token_index = ((starts[seq] + i * stride)[:, None] + offsets).clamp(0, max(seqlen - 1, 0))
+        position = i * stride + block - 1
+        # cu[0] = 0 <= t; the clamp keeps offsets that fail validation (done by the first
+        # op, after this) from indexing out of bounds here.
+        token_seq = (torch.searchsorted(cu, t, right=True) - 1).clamp(0, max(cu.shape[0] - 2, 0))
+        pos = (t - cu[token_seq])[:, None]
+        row_base, count = (cu[token_seq] // stride)[:, None], seq_count[token_seq][:, None]
+    i = pos // stride - torch.arange(block // stride, device=device)     # [T, m]
+    entry = (row_base + i) * block + pos - i * stride
+    cover = torch.where((i >= 0) & (i < count), entry, num_rows * block)
+    return CompressionRows(token_index, valid, position, cover)
+
+
+class GatherBlocks(torch.autograd.Function):
+    """x [B, T, H, D] -> x[:, token_index] [B, R, block, H, D], whose gradient gathers through
+    `cover` (each token sums the block // stride entries that hold it) instead of autograd's
+    accumulating scatter (index_put). Inductor in torch 2.11 fused that scatter's zero fill
+    into a kernel that read the buffer before the scatter ran, and so dropped the compression
+    path's gradient of k in compiled packed layers (CPU); a gather has no such ordering, and
+    is deterministic."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, token_index: Tensor, cover: Tensor) -> Tensor:
+        ctx.save_for_backward(cover)
+        return x[:, token_index]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        cover, = ctx.saved_tensors
+        entries = grad.flatten(1, 2)                                    # [B, R * block, H, D]
+        pad = entries.new_zeros((entries.shape[0], 1) + entries.shape[2:])   # 'no entry'
+        entries = torch.cat([entries, pad], 1)
+        return entries[:, cover].sum(2), None, None
 
 
 class Compression(nn.Module):
@@ -62,9 +107,9 @@ class Compression(nn.Module):
             self.position = nn.Parameter(
                 0.02 * torch.randn(block, num_kv_heads, head_dim, device=device, dtype=dtype))
 
-    def forward(self, x: Tensor, token_index: Tensor, valid: Tensor) -> Tensor:
+    def forward(self, x: Tensor, rows: CompressionRows) -> Tensor:
         """x [B, T, Hkv, D] -> [B, R, Hkv, D] (zero on rows that are not valid)."""
-        blocks = x[:, token_index]                                   # [B, R, block, Hkv, D]
+        blocks = GatherBlocks.apply(x, rows.token_index, rows.cover)  # [B, R, block, Hkv, D]
         if self.kind == "mean":
             out = blocks.mean(2)
         else:
@@ -73,7 +118,7 @@ class Compression(nn.Module):
             # torch.export cannot prove for a dynamic sequence length.)
             x = (blocks + self.position).permute(0, 3, 1, 2, 4).contiguous().flatten(-2)
             out = torch.matmul(x, self.weight.flatten(1, 2)).transpose(1, 2).contiguous()
-        return out.masked_fill(~valid[None, :, None, None], 0.0)
+        return out.masked_fill(~rows.valid[None, :, None, None], 0.0)
 
 
 def rotary(x: Tensor, positions: Tensor, theta: float) -> Tensor:
@@ -141,10 +186,10 @@ class NativeSparseAttention(nn.Module):
         v = self.v_proj(x).unflatten(-1, (self.num_kv_heads, self.head_dim))
         g_cmp, g_slc, g_swa = torch.sigmoid(self.gate_proj(x)).unflatten(-1, (3, self.num_heads)).unbind(-2)
 
-        token_index, valid, cmp_positions = compression_rows(
-            seqlen, cfg.compress_block_size, cfg.compress_stride, cu_seqlens, x.device)
-        k_cmp = rotary(self.compress_k(k, token_index, valid), cmp_positions, self.rope_theta)
-        v_cmp = self.compress_v(v, token_index, valid)
+        rows = compression_rows(seqlen, cfg.compress_block_size, cfg.compress_stride,
+                                cu_seqlens, x.device)
+        k_cmp = rotary(self.compress_k(k, rows), rows.position, self.rope_theta)
+        v_cmp = self.compress_v(v, rows)
 
         positions = token_positions(seqlen, cu_seqlens, x.device)
         q, k = rotary(q, positions, self.rope_theta), rotary(k, positions, self.rope_theta)

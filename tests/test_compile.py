@@ -3,7 +3,8 @@ and AOTInductor, no host syncs, CUDA graphs, and a training run that learns.
 
 Kernel lists are snapshots of the code Inductor generates (`fsa_ops.testing.compiled_calls`);
 regenerate them with `EXPECTTEST_ACCEPT=1` after a deliberate change and read the diff. The CPU
-snapshot is for torch 2.13 (CI), the CUDA one for the GPU image's torch 2.11.
+list has a snapshot for torch 2.13 (CI) and 2.11 (the GPU image), the CUDA list for 2.11;
+other versions check only what holds everywhere (the gate fused, the attention ops opaque).
 """
 
 import copy
@@ -30,6 +31,7 @@ CONFIG = fsa_ops.NSAConfig(compress_block_size=32, compress_stride=16, select_bl
                            window_size=48)
 CUDA = pytest.mark.cuda
 TRITON = pytest.mark.triton
+TORCH = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
 
 
 def make_layer(device="cpu", dtype=torch.float32, seed=0):
@@ -79,10 +81,27 @@ def test_gated_combine_decomposed_for_inductor_only():
     assert rel_error(fsa.gated_combine(*o, *g), sum(gi[..., None] * oi for gi, oi in zip(g, o))) < 1e-6
 
 
+def assert_fsa_calls(forward, backward):
+    """The attention ops stay opaque calls, once each and in order; nothing else of ours is."""
+    fsa = lambda calls: [c for c in calls if c.startswith("fsa.")]  # noqa: E731
+    assert fsa(forward) == ["fsa.compressed_attention", "fsa.select_blocks",
+                            "fsa.selected_attention", "fsa.window_attention"]
+    assert sorted(fsa(backward)) == ["fsa.compressed_attention_backward",
+                                     "fsa.selected_attention_backward",
+                                     "fsa.window_attention_backward"]
+    # The compression's gradient is a gather (module.GatherBlocks), never a scatter: torch
+    # 2.11's Inductor misordered one here and dropped part of k's gradient.
+    assert not [c for c in backward if "index_put" in c or "scatter" in c]
+
+
 def test_compiled_layer_kernel_list_cpu():
     forward, backward = compiled_kernel_lists(make_layer(), torch.randn(2, 203, 64))
     assert_gate_fused(forward, backward)
-    assert_expected_inline("\n".join(forward), """\
+    assert_fsa_calls(forward, backward)
+    # Inductor's fusion and kernel names change between torch versions: one snapshot each for
+    # CI's torch and the GPU image's (the checks above hold for every version).
+    if TORCH == (2, 13):
+        assert_expected_inline("\n".join(forward), """\
 extern_kernels.mm
 extern_kernels.mm
 extern_kernels.mm
@@ -98,30 +117,76 @@ fsa.selected_attention
 fsa.window_attention
 cpp_fused_gated_combine_sigmoid_unbind_view_3
 extern_kernels.mm""")
-    assert_expected_inline("\n".join(backward), """\
+        assert_expected_inline("\n".join(backward), """\
+cpp_fused_cat_new_zeros_permute_view_0
 extern_kernels.mm
 extern_kernels.mm
-cpp_fused_compressed_attention_backward_gated_combine_backward_selected_attention_backward_view_window_attention_backward_0
-fsa.window_attention_backward
-fsa.selected_attention_backward
+cpp_fused_gated_combine_backward_sigmoid_sigmoid_backward_sum_view_1
+extern_kernels.mm
+extern_kernels.mm
+cpp_fused_compressed_attention_backward_gated_combine_backward_selected_attention_backward_view_window_attention_backward_2
 fsa.compressed_attention_backward
-cpp_fused_bitwise_not_clone_masked_fill_transpose_1
+fsa.selected_attention_backward
+fsa.window_attention_backward
+cpp_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_3
+cpp_fused_bitwise_not_clone_masked_fill_transpose_4
 extern_kernels.bmm
+cpp_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_5
 extern_kernels.bmm
-cpp_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_index_put_masked_fill_mul_neg_permute_pow_sin_slice_slice_backward_sub_sum_transpose_unsqueeze_view_2
+cpp_fused__to_copy_add_arange_bitwise_and_cat_cos_div_floor_divide_ge_index_lt_mul_neg_new_zeros_permute_pow_scalar_tensor_sin_slice_slice_backward_sub_sum_unsqueeze_view_where_6
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
 extern_kernels.bmm
-cpp_fused_index_put_permute_slice_backward_view_3
+cpp_fused_sum_view_7
 extern_kernels.bmm
-cpp_fused_permute_sigmoid_sigmoid_backward_sum_view_4
+cpp_fused_sum_view_7
 extern_kernels.mm
 extern_kernels.mm
-cpp_fused_add_sigmoid_backward_sum_view_5
+cpp_fused_add_view_8""")
+    elif TORCH == (2, 11):
+        assert_expected_inline("\n".join(forward), """\
 extern_kernels.mm
 extern_kernels.mm
-cpp_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_6
+extern_kernels.mm
+extern_kernels.addmm
+cpp_fused__unsafe_view_add_arange_clone_expand_index_mul_permute_unsqueeze_view_0
+extern_kernels.bmm
+cpp_fused__to_copy__unsafe_view_add_arange_bitwise_not_cat_clone_cos_div_expand_index_masked_fill_mul_neg_permute_pow_sin_slice_sub_transpose_unsqueeze_view_1
+extern_kernels.bmm
+cpp_fused__to_copy__unsafe_view_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_transpose_unsqueeze_view_2
+fsa.compressed_attention
+fsa.select_blocks
+fsa.selected_attention
+fsa.window_attention
+cpp_fused_gated_combine_sigmoid_unbind_view_3
+extern_kernels.mm""")
+        assert_expected_inline("\n".join(backward), """\
+cpp_fused_cat_new_zeros_permute_view_0
 extern_kernels.mm
 extern_kernels.mm
-cpp_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_7
+cpp_fused_gated_combine_backward_sigmoid_sigmoid_backward_sum_view_1
+extern_kernels.mm
+extern_kernels.mm
+cpp_fused_compressed_attention_backward_gated_combine_backward_selected_attention_backward_view_window_attention_backward_2
+fsa.compressed_attention_backward
+fsa.selected_attention_backward
+fsa.window_attention_backward
+cpp_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_3
+cpp_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_4
+extern_kernels.bmm
+cpp_fused_bitwise_not_clone_masked_fill_transpose_5
+extern_kernels.bmm
+cpp_fused__to_copy_add_arange_bitwise_and_cat_cos_div_floor_divide_ge_index_lt_mul_neg_new_zeros_permute_pow_scalar_tensor_sin_slice_slice_backward_sub_sum_unsqueeze_view_where_6
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.bmm
+cpp_fused_sum_view_7
+extern_kernels.bmm
+cpp_fused_sum_view_7
 extern_kernels.mm
 extern_kernels.mm
 cpp_fused_add_view_8""")
@@ -133,68 +198,10 @@ def test_compiled_layer_kernel_list_cuda():
     forward, backward = compiled_kernel_lists(layer, torch.randn(2, 203, 64, device="cuda",
                                                                  dtype=torch.bfloat16))
     assert_gate_fused(forward, backward)
-    assert_expected_inline("\n".join(forward), """\
-extern_kernels.mm
-extern_kernels.mm
-extern_kernels.mm
-extern_kernels.addmm
-triton_poi_fused_add_arange_mul_unsqueeze_0
-triton_poi_fused__unsafe_view_add_clone_index_permute_view_1
-triton_poi_fused_clone_expand_view_2
-extern_kernels.bmm
-triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_sub_transpose_unsqueeze_view_3
-triton_poi_fused__unsafe_view_add_clone_index_permute_view_1
-triton_poi_fused_clone_expand_view_2
-extern_kernels.bmm
-triton_poi_fused_bitwise_not_clone_masked_fill_transpose_view_4
-triton_poi_fused__to_copy__unsafe_view_add_arange_cat_cos_div_mul_neg_pow_sin_slice_unsqueeze_view_5
-triton_poi_fused__to_copy__unsafe_view_add_arange_cat_cos_div_mul_neg_pow_selected_attention_sin_slice_unsqueeze_view_window_attention_6
-fsa.compressed_attention
-fsa.select_blocks
-fsa.selected_attention
-fsa.window_attention
-triton_poi_fused_gated_combine_sigmoid_unbind_view_7
-triton_poi_fused_gated_combine_sigmoid_unbind_view_8
-triton_poi_fused_gated_combine_sigmoid_unbind_view_9
-triton_poi_fused_gated_combine_sigmoid_unbind_view_10
-extern_kernels.mm""")
-    assert_expected_inline("\n".join(backward), """\
-extern_kernels.mm
-extern_kernels.mm
-triton_per_fused_compressed_attention_backward_gated_combine_gated_combine_backward_selected_attention_backward_view_window_attention_backward_0
-triton_poi_fused_gated_combine_backward_selected_attention_backward_view_window_attention_backward_1
-fsa.window_attention_backward
-fsa.selected_attention_backward
-fsa.compressed_attention_backward
-triton_poi_fused_bitwise_not_clone_masked_fill_transpose_2
-extern_kernels.bmm
-triton_poi_fused_index_put_new_zeros_permute_view_3
-triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_4
-extern_kernels.bmm
-triton_poi_fused_index_put_new_zeros_permute_view_3
-triton_per_fused_index_put_new_zeros_permute_sum_view_5
-triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_6
-triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_view_7
-extern_kernels.bmm
-triton_poi_fused_sum_view_8
-extern_kernels.bmm
-triton_poi_fused_sum_view_8
-triton_poi_fused_gated_combine_backward_sigmoid_sigmoid_backward_stack_view_9
-triton_poi_fused_sigmoid_backward_view_10
-extern_kernels.mm
-extern_kernels.mm
-triton_red_fused_sum_11
-triton_per_fused_sum_12
-triton_poi_fused_add_13
-triton_poi_fused_add_view_14
-extern_kernels.mm
-extern_kernels.mm
-triton_poi_fused_add_view_14
-extern_kernels.mm
-extern_kernels.mm
-extern_kernels.mm
-extern_kernels.mm
-triton_poi_fused_add_view_15""")
+    assert_fsa_calls(forward, backward)
+    if TORCH == (2, 11):      # the GPU image's torch
+        assert_expected_inline("\n".join(forward), """""")
+        assert_expected_inline("\n".join(backward), """""")
 
 
 def check_dynamic_lengths(device, lengths, packed: bool):

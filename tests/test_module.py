@@ -4,11 +4,13 @@ import copy
 
 import pytest
 import torch
+from hypothesis import given, strategies as st
 from torch._dynamo.utils import counters
 
 import fsa_ops
 from fsa_ops.__main__ import main as main_job
 from fsa_ops.kernels.common import INTERPRETING
+from fsa_ops.module import GatherBlocks, compression_rows
 from fsa_ops.testing import REL_TOL, OracleAttention, rel_error
 
 CONFIG = fsa_ops.NSAConfig(compress_block_size=32, compress_stride=16, select_block_size=32,
@@ -59,6 +61,26 @@ def test_compiled_layer_on_packed_sequences():
     cu = torch.tensor([0, 70, 70, 71, 104, 201], dtype=torch.int32)
     x = torch.randn(1, 201, 64)
     assert check_layer(layer, x, cu) == 0
+
+
+@given(lengths=st.lists(st.integers(0, 90), min_size=1, max_size=4), batch=st.integers(1, 2),
+       stride=st.sampled_from([8, 16]), blocks=st.integers(1, 4), packed=st.booleans())
+def test_gathered_blocks_gradient_is_autograds_scatter(lengths, batch, stride, blocks, packed):
+    """GatherBlocks' gradient (a gather through `cover`) equals autograd's accumulating scatter
+    of x[:, token_index], float64, on every row the layer keeps (invalid rows get no gradient:
+    the layer zeroes their outputs)."""
+    block = stride * blocks
+    seqlen = sum(lengths) if packed else lengths[0]
+    cu = torch.tensor([0, *lengths], dtype=torch.int32).cumsum(0).int() if packed else None
+    rows = compression_rows(seqlen, block, stride, cu, "cpu")
+    x = torch.randn(1 if packed else batch, seqlen, 2, 8, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(x.shape[0], rows.token_index.shape[0], block, 2, 8, dtype=torch.float64)
+    grad = grad * rows.valid[None, :, None, None, None]
+    blocks_out = GatherBlocks.apply(x, rows.token_index, rows.cover)
+    assert torch.equal(blocks_out, x[:, rows.token_index])
+    (expected,) = torch.autograd.grad(x[:, rows.token_index], x, grad)
+    (got,) = torch.autograd.grad(blocks_out, x, grad)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)
 
 
 def test_packed_layer_equals_separate_sequences():
