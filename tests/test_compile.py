@@ -200,8 +200,67 @@ def test_compiled_layer_kernel_list_cuda():
     assert_gate_fused(forward, backward)
     assert_fsa_calls(forward, backward)
     if TORCH == (2, 11):      # the GPU image's torch
-        assert_expected_inline("\n".join(forward), """""")
-        assert_expected_inline("\n".join(backward), """""")
+        assert_expected_inline("\n".join(forward), """\
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.addmm
+triton_poi_fused__unsafe_view_add_arange_clone_index_mul_permute_unsqueeze_view_0
+triton_poi_fused_clone_expand_view_1
+extern_kernels.bmm
+triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_sub_transpose_unsqueeze_view_2
+triton_poi_fused__unsafe_view_add_arange_clone_index_mul_permute_unsqueeze_view_0
+triton_poi_fused_clone_expand_view_1
+extern_kernels.bmm
+triton_poi_fused_bitwise_not_clone_masked_fill_transpose_view_3
+triton_poi_fused__to_copy__unsafe_view_add_arange_cat_cos_div_mul_neg_pow_sin_slice_unsqueeze_view_4
+triton_poi_fused__to_copy__unsafe_view_add_arange_cat_cos_div_mul_neg_pow_selected_attention_sin_slice_unsqueeze_view_window_attention_5
+fsa.compressed_attention
+fsa.select_blocks
+fsa.selected_attention
+fsa.window_attention
+triton_poi_fused_gated_combine_sigmoid_unbind_view_6
+triton_poi_fused_gated_combine_sigmoid_unbind_view_7
+triton_poi_fused_gated_combine_sigmoid_unbind_view_8
+triton_poi_fused_gated_combine_sigmoid_unbind_view_9
+extern_kernels.mm""")
+        assert_expected_inline("\n".join(backward), """\
+extern_kernels.mm
+triton_poi_fused_gated_combine_backward_mm_selected_attention_backward_view_window_attention_backward_0
+triton_poi_fused_mm_view_1
+extern_kernels.mm
+triton_per_fused_compressed_attention_backward_gated_combine_gated_combine_backward_mm_selected_attention_backward_view_window_attention_backward_2
+fsa.compressed_attention_backward
+fsa.selected_attention_backward
+fsa.window_attention_backward
+triton_poi_fused_gated_combine_backward_sigmoid_sigmoid_backward_stack_view_3
+triton_poi_fused_sigmoid_backward_view_4
+triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_view_5
+triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_6
+extern_kernels.bmm
+triton_poi_fused__to_copy_add_arange_bitwise_and_cat_cos_div_floor_divide_ge_index_lt_mul_neg_new_zeros_permute_pow_scalar_tensor_sin_slice_slice_backward_sub_sum_unsqueeze_view_where_7
+triton_per_fused_permute_sum_view_8
+triton_poi_fused_bitwise_not_clone_masked_fill_transpose_9
+extern_kernels.bmm
+triton_poi_fused_add_arange_bitwise_and_cat_floor_divide_ge_index_lt_mul_new_zeros_permute_scalar_tensor_sub_sum_unsqueeze_view_where_10
+triton_per_fused_permute_sum_view_8
+triton_poi_fused_add_view_11
+triton_poi_fused_add_view_11
+triton_red_fused_sum_12
+triton_per_fused_sum_13
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.bmm
+triton_poi_fused_sum_view_14
+extern_kernels.bmm
+triton_poi_fused_sum_view_14
+extern_kernels.mm
+extern_kernels.mm
+extern_kernels.mm
+triton_poi_fused_add_view_15""")
 
 
 def check_dynamic_lengths(device, lengths, packed: bool):
