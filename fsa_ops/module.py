@@ -55,9 +55,7 @@ def compression_rows(seqlen: int, block: int, stride: int, cu_seqlens: Optional[
         valid = (i >= 0) & (i < seq_count[seq])
         token_index = ((starts[seq] + i * stride)[:, None] + offsets).clamp(0, max(seqlen - 1, 0))
         position = i * stride + block - 1
-        # cu[0] = 0 <= t; the clamp keeps offsets that fail validation (done by the first
-        # op, after this) from indexing out of bounds here.
-        token_seq = (torch.searchsorted(cu, t, right=True) - 1).clamp(0, max(cu.shape[0] - 2, 0))
+        token_seq = token_sequences(t, cu)
         pos = (t - cu[token_seq])[:, None]
         row_base, count = (cu[token_seq] // stride)[:, None], seq_count[token_seq][:, None]
     i = pos // stride - torch.arange(block // stride, device=device)     # [T, m]
@@ -132,14 +130,20 @@ def rotary(x: Tensor, positions: Tensor, theta: float) -> Tensor:
     return (xf * angles.cos() + rotated * angles.sin()).to(x.dtype)
 
 
+def token_sequences(t: Tensor, cu: Tensor) -> Tensor:
+    """The packed sequence [T] of each token t [T], from int64 offsets cu [N+1] (cu[0] = 0 <= t:
+    searching all of cu is searching cu[1:]). Clamped to a real sequence, so offsets that fail
+    validation (done by the first op, after the module's glue) still index in bounds."""
+    return (torch.searchsorted(cu, t, right=True) - 1).clamp(0, max(cu.shape[0] - 2, 0))
+
+
 def token_positions(seqlen: int, cu_seqlens: Optional[Tensor], device) -> Tensor:
     """In-sequence position of every token [T]."""
     t = torch.arange(seqlen, device=device)
     if cu_seqlens is None:
         return t
     cu = cu_seqlens.long()
-    seq = torch.searchsorted(cu, t, right=True) - 1      # cu[0] = 0 <= t: same as over cu[1:]
-    return t - cu[seq]
+    return t - cu[token_sequences(t, cu)]
 
 
 class NativeSparseAttention(nn.Module):
