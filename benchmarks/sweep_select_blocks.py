@@ -38,6 +38,8 @@ VARIANTS = [
     dict(rows=32),
     dict(num_stages=3),
     dict(keys_per_chunk=128),
+    dict(sorted_topn=False),                # a round: four reductions (score, then its block)
+    dict(sorted_topn=True),                 # a round: the top-n kept ordered, no worst search
 ]
 
 

@@ -260,8 +260,9 @@ def small_chunk_inputs(packed, gen):
     return q, k_cmp, [None if x is None else x.to(DEVICE) for x in cu], seqlen_k
 
 
+@pytest.mark.parametrize("sorted_topn", [False, True], ids=["plain", "sorted"])
 @pytest.mark.parametrize("packed", [False, True])
-def test_select_blocks_small_chunks(packed):
+def test_select_blocks_small_chunks(packed, sorted_topn):
     """select_blocks with 7-block chunks against the float64 oracle's block
     scores: at these lengths the chunk loop runs all three of its parts (masked start,
     unmasked middle, masked end; select_blocks' docstring), which the default chunks reach
@@ -273,13 +274,14 @@ def test_select_blocks_small_chunks(packed):
     _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 32 ** -0.5)
     poison_allocator(DEVICE)
     indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 32 ** -0.5,
-                                    **SMALL_CHUNKS)
+                                    sorted_topn=sorted_topn, **SMALL_CHUNKS)
     keys = R.block_selection_keys(q.double(), k_cmp.double(), *args, lp, init, local, 32 ** -0.5)
     assert selection_gap(indices, keys) <= 1e-5
 
 
+@pytest.mark.parametrize("sorted_topn", [False, True], ids=["plain", "sorted"])
 @pytest.mark.parametrize("packed", [False, True])
-def test_select_blocks_exact_ties(packed):
+def test_select_blocks_exact_ties(packed, sorted_topn):
     """Exactly tied block scores go to the smaller block, as in the oracle: the indices must
     equal the oracle's. Every query and key points along one direction, a few keys with
     +400 and the rest with -400 (exp(-800) is 0 in float64 too): each token's visible
@@ -295,7 +297,8 @@ def test_select_blocks_exact_ties(packed):
     args = (cu_q, cu_k, seqlen_k, l, d)
     _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 1.0)
     poison_allocator(DEVICE)
-    indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 1.0, **SMALL_CHUNKS)
+    indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 1.0,
+                                    sorted_topn=sorted_topn, **SMALL_CHUNKS)
     ref = R.select_blocks(q.double(), k_cmp.double(), None, *args, lp, n, init, local, 1.0)
     assert torch.equal(indices.cpu(), ref.cpu())
 

@@ -93,9 +93,12 @@ CASES = [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,
                               BLOCK_B=16, BLOCK_D=triton.next_power_of_2(d), NP=16, FILL=fill,
-                              SPAN=span, UPCAST=False, IEEE=False, SPLIT_UPCAST=False, HALF=half))
-    for g, d, fill, span, half in ((1, 128, True, 16, True), (4, 128, True, 16, True),
-                                   (16, 64, False, 16, False))
+                              SPAN=span, SORTED=srt, UPCAST=False, IEEE=False, SPLIT_UPCAST=False,
+                              HALF=half))
+    for g, d, fill, span, half, srt in ((1, 128, True, 16, True, False),
+                                        (4, 128, True, 16, True, False),
+                                        (16, 128, True, 16, True, True),
+                                        (16, 64, False, 16, False, True))
 ] + [
     (_merge_partials, dict(G=3, GP=4, HEAD_DIM=128, BLOCK_R=16, BLOCK_D=128, NP=16, UNROLL=4,
                            NORMALIZE=False, PART_EVICTION="evict_first")),

@@ -19,7 +19,9 @@ A running top-n per token, ordered by (score desc, block asc) with forced blocks
 absorbs each chunk by insertion: only blocks that beat the token's current n-th best are
 candidates, and each round moves the best candidate in over the worst kept block. After the
 first chunks few blocks qualify, so a chunk costs a few rounds instead of n. The first chunk
-(at most n blocks) goes straight into the empty slots, without rounds.
+(at most n blocks) goes straight into the empty slots, without rounds. A round either searches
+the kept blocks for the worst (plain) or keeps them ordered worst first and shifts them
+(sorted, cheaper where a thread holds one slot: G >= 8 at the default tiles).
 
 Masks are paid only at the ends: the chunk loop runs in three parts, masked chunks at the
 start (keys before key 0, forced initial blocks), chunks that every row of the tile sees whole
@@ -104,31 +106,69 @@ def _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0, i0, c, d, d_ok, 
 
 
 @triton.jit
-def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr):
+def _sort_ascending(best_s, best_j):
+    """best_s, best_j [BLOCK_T, NP] -> both with each row ordered worst first (score asc,
+    block desc), by rank: one [BLOCK_T, NP, NP] comparison. Blocks of a row are distinct."""
+    col = tl.arange(0, best_s.shape[1])
+    s_mine, s_other = best_s[:, :, None], best_s[:, None, :]
+    j_mine, j_other = best_j[:, :, None], best_j[:, None, :]
+    worse = (s_other < s_mine) | ((s_other == s_mine) & (j_other > j_mine))
+    rank = tl.sum(worse.to(tl.int32), 2)
+    onehot = rank[:, None, :] == col[None, :, None]                  # [T, slot, column]
+    return (tl.sum(tl.where(onehot, best_s[:, None, :], 0.0), 2),
+            tl.sum(tl.where(onehot, best_j[:, None, :], 0), 2))
+
+
+@triton.jit
+def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTED: tl.constexpr):
     """Each token's running top-n (best_s, best_j [BLOCK_T, NP]) absorbs a chunk's block
     scores (chunk_s [BLOCK_T, BLOCK_B] of blocks j0 + b, b = arange(BLOCK_B)); candidate
     [BLOCK_T, BLOCK_B] marks the valid blocks. Order: score desc, block asc.
     FILL (NP == BLOCK_B and at most n blocks a chunk): the first chunk (j0 = 0, every
-    token's top-n still empty) goes straight into the slots of the same column."""
+    token's top-n still empty) goes straight into the slots of the same column.
+    SORTED: the top-n is kept ordered worst first, so a round needs no search for the worst
+    slot: the best candidate goes in by shifting the slots below it down one, over slot 0."""
     NEVER: tl.constexpr = 2147483647
     if FILL:
         best_s = tl.where(candidate & (j0 == 0), chunk_s, best_s)
         best_j = tl.where(candidate & (j0 == 0), j0 + b[None, :], best_j)
         candidate = candidate & (j0 != 0)
+        if SORTED:
+            if j0 == 0:
+                best_s, best_j = _sort_ascending(best_s, best_j)
     # Candidates: valid blocks above the token's current n-th best.
     chunk_s = tl.where(candidate & (chunk_s > tl.min(best_s, 1)[:, None]), chunk_s, float("-inf"))
     rounds = tl.max(tl.sum((chunk_s > float("-inf")).to(tl.int32), 1), 0)
-    for _ in range(rounds):
-        # The best candidate, the smaller block on ties.
-        top_s = tl.max(chunk_s, 1)
-        top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
-        worst_s = tl.min(best_s, 1)
-        worst_j = tl.max(tl.where(best_s == worst_s[:, None], best_j, -NEVER), 1)
-        # Chunk blocks come after every kept block, so only a strictly higher score wins.
-        replace = (top_s > worst_s)[:, None] & (best_j == worst_j[:, None])
-        best_s = tl.where(replace, top_s[:, None], best_s)
-        best_j = tl.where(replace, j0 + top_b[:, None], best_j)
-        chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
+    if SORTED:
+        col = tl.arange(0, best_s.shape[1])
+        above = tl.minimum(col + 1, best_s.shape[1] - 1)[None, :] + tl.zeros_like(best_j)
+        last = (col == best_s.shape[1] - 1)[None, :]
+        for _ in range(rounds):
+            top_s = tl.max(chunk_s, 1)
+            top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+            # Slots below the candidate move down one (slot 0, the worst, drops out) and the
+            # slot just below it takes it. A kept block scoring equal to it stays above it:
+            # chunk blocks come after every kept block. A candidate no better than slot 0
+            # changes nothing.
+            next_s = tl.where(last, float("inf"), tl.gather(best_s, above, 1))
+            next_j = tl.gather(best_j, above, 1)
+            shift = next_s < top_s[:, None]
+            stay = best_s >= top_s[:, None]
+            best_s = tl.where(shift, next_s, tl.where(stay, best_s, top_s[:, None]))
+            best_j = tl.where(shift, next_j, tl.where(stay, best_j, j0 + top_b[:, None]))
+            chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
+    else:
+        for _ in range(rounds):
+            # The best candidate, the smaller block on ties.
+            top_s = tl.max(chunk_s, 1)
+            top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+            worst_s = tl.min(best_s, 1)
+            worst_j = tl.max(tl.where(best_s == worst_s[:, None], best_j, -NEVER), 1)
+            # Chunk blocks come after every kept block, so only a strictly higher score wins.
+            replace = (top_s > worst_s)[:, None] & (best_j == worst_j[:, None])
+            best_s = tl.where(replace, top_s[:, None], best_s)
+            best_j = tl.where(replace, j0 + top_b[:, None], best_j)
+            chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
     return best_s, best_j
 
 
@@ -136,7 +176,8 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr):
 def _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0, c, b, d, d_ok,
            weight, pos, row_in, last_tok, num_cmp, num_cmp_rows, cmp_block, cmp_stride,
            units_per_block, units_per_key, blocks_per_chunk, num_init, num_local, scale_log2,
-           MASKED: tl.constexpr, FILL: tl.constexpr, BLOCK_T: tl.constexpr, GP: tl.constexpr,
+           MASKED: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr, BLOCK_T: tl.constexpr,
+           GP: tl.constexpr,
            SPAN: tl.constexpr, BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
            SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr):
     """The running top-n after the chunk of blocks j0 .. j0 + NB - 1. MASKED: blocks past a
@@ -150,8 +191,9 @@ def _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0, c, 
     if MASKED:
         valid = (b < blocks_per_chunk)[None, :] & (j[None, :] <= last_tok[:, None])
         forced = (j[None, :] < num_init) | (j[None, :] > last_tok[:, None] - num_local)
-        return _absorb(best_s, best_j, tl.where(forced, float("inf"), score), j0, b, valid, FILL)
-    return _absorb(best_s, best_j, score, j0, b, (b < blocks_per_chunk)[None, :], False)
+        return _absorb(best_s, best_j, tl.where(forced, float("inf"), score), j0, b, valid, FILL,
+                       SORTED)
+    return _absorb(best_s, best_j, score, j0, b, (b < blocks_per_chunk)[None, :], False, SORTED)
 
 
 @triton.jit
@@ -166,7 +208,8 @@ def _select_blocks_fwd(
     num_selected, num_init, num_local,
     G: tl.constexpr, GP: tl.constexpr, SPAN: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, KEYS: tl.constexpr, BLOCK_B: tl.constexpr,
-    NP: tl.constexpr, FILL: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    NP: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr, UPCAST: tl.constexpr,
+    IEEE: tl.constexpr,
     SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr,
 ):
     """Q [B, Tq, Hq, D], K_CMP [B, rows, Hkv, D], LSE [B, Tq, Hq] fp32 (natural log),
@@ -247,7 +290,7 @@ def _select_blocks_fwd(
                                         j0, c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
                                         num_cmp_rows, cmp_block, cmp_stride, units_per_block,
                                         units_per_key, blocks_per_chunk, num_init, num_local,
-                                        scale_log2, part != 1, FILL, BLOCK_T, GP, SPAN, BLOCK_B,
+                                        scale_log2, part != 1, FILL, SORTED, BLOCK_T, GP, SPAN, BLOCK_B,
                                         UPCAST, IEEE, SPLIT_UPCAST, HALF)
 
     chosen = tl.where((best_s > float("-inf")) & (col[None, :] < num_selected), best_j, NEVER)
@@ -263,14 +306,16 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
                           scale: float, rows: int = 0, keys_per_chunk: int = 64,
                           num_warps: int = 0, num_stages: int = 2,
                           max_registers: Optional[int] = None, span: int = 16,
-                          half_split: bool = True):
+                          half_split: bool = True, sorted_topn: Optional[bool] = None):
     """q [B, Tq, Hq, D], k_cmp [B, rows, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32.
     Batched or packed (cu_seqlens, B = 1, the compressed layout of compressed_attention).
     `rows` (query rows of a program: G heads x tokens; 0: 128 on 8 warps for G = 3 or 4, else
     64 on 4), `keys_per_chunk` (KEYS, a power of two),
     `num_warps`, `num_stages`, `max_registers` (common.register_cap; None: 128 up to
     D = 128), `span` (rows of a token span, common.gqa_tile; 0: G heads of one token),
-    `half_split` (split_dot's two float16 terms, else three bfloat16): tuning knobs
+    `half_split` (split_dot's two float16 terms, else three bfloat16), `sorted_topn` (the running
+    top-n kept ordered, _absorb's SORTED; None: when the top-n tile has at most one element
+    a thread): tuning knobs
     (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
@@ -304,6 +349,13 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     # (G = 1: one row per token either way; the plain mapping measured 3% faster at 64K.)
     span = 1 if sizes.group_pow2 == 1 else min(max(span, sizes.group_pow2),
                                                sizes.block_t * sizes.group_pow2)
+    if sorted_topn is None:
+        # A sorted round finds no worst slot, but shifts the slots with tl.gather, which lays
+        # a token's slots across the lanes of a warp: 2.5x the shuffles of the plain round
+        # with two or more slots a thread. H200 at 64K (sweep_select_blocks, session 21),
+        # sorted / plain: G = 1 3.32 / 1.49 ms, G = 4 4.41 / 3.74, G = 8 7.36 / 7.60,
+        # G = 16 14.11 / 14.81.
+        sorted_topn = sizes.block_t * num_slots <= 32 * num_warps
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
     _select_blocks_fwd[(triton.cdiv(num_queries, sizes.block_t), batch * num_kv_heads)](
         q, k_cmp, lse, out, row_seq, cu_q, cu_k,
@@ -316,7 +368,8 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         blocks_per_chunk, num_selected_blocks, num_init_blocks, num_local_blocks,
         G=group, GP=sizes.group_pow2, SPAN=span, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
         BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=block_b, NP=num_slots,
-        FILL=block_b == num_slots and blocks_per_chunk <= num_selected_blocks, **dot_modes(q.dtype),
+        FILL=block_b == num_slots and blocks_per_chunk <= num_selected_blocks, SORTED=sorted_topn,
+        **dot_modes(q.dtype),
         # Weights up to min(U, R) units: exact in float16 up to 2048, in bfloat16 up to 256.
         # The interpreter's float16 products are right, its bfloat16 ones are not.
         SPLIT_UPCAST=(min(units_per_block, units_per_key) > (2048 if half_split else 256)
