@@ -21,7 +21,7 @@ candidates, and each round moves the best candidate in over the worst kept block
 first chunks few blocks qualify, so a chunk costs a few rounds instead of n. The first chunk
 (at most n blocks) goes straight into the empty slots, without rounds. A round either searches
 the kept blocks for the worst (plain) or keeps them ordered worst first and shifts them
-(sorted, cheaper where a thread holds one slot: G >= 8 at the default tiles).
+(sorted: no search, but a layout of its own; faster at G >= 8, slower at G <= 4).
 
 Masks are paid only at the ends: the chunk loop runs in three parts, masked chunks at the
 start (keys before key 0, forced initial blocks), chunks that every row of the tile sees whole
@@ -120,6 +120,19 @@ def _sort_ascending(best_s, best_j):
 
 
 @triton.jit
+def _slot_above(x, fill):
+    """x [T, NP] -> [T, NP] with column i holding x[:, i + 1] and the last column `fill`.
+    Pairs of slots are split so that only every other slot crosses a thread (one gather of
+    NP / 2 columns): the layout then keeps two slots a thread."""
+    half: tl.constexpr = x.shape[1] // 2
+    even, odd = tl.split(tl.reshape(x, [x.shape[0], half, 2]))        # x[:, 2k], x[:, 2k + 1]
+    k = tl.arange(0, half)
+    even_above = tl.gather(even, tl.minimum(k + 1, half - 1)[None, :] + tl.zeros_like(even).to(tl.int32), 1)
+    even_above = tl.where((k == half - 1)[None, :], fill, even_above)   # x[:, 2k + 2]
+    return tl.reshape(tl.join(odd, even_above), [x.shape[0], x.shape[1]])
+
+
+@triton.jit
 def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTED: tl.constexpr):
     """Each token's running top-n (best_s, best_j [BLOCK_T, NP]) absorbs a chunk's block
     scores (chunk_s [BLOCK_T, BLOCK_B] of blocks j0 + b, b = arange(BLOCK_B)); candidate
@@ -140,9 +153,6 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
     chunk_s = tl.where(candidate & (chunk_s > tl.min(best_s, 1)[:, None]), chunk_s, float("-inf"))
     rounds = tl.max(tl.sum((chunk_s > float("-inf")).to(tl.int32), 1), 0)
     if SORTED:
-        col = tl.arange(0, best_s.shape[1])
-        above = tl.minimum(col + 1, best_s.shape[1] - 1)[None, :] + tl.zeros_like(best_j)
-        last = (col == best_s.shape[1] - 1)[None, :]
         for _ in range(rounds):
             top_s = tl.max(chunk_s, 1)
             top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
@@ -150,8 +160,8 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
             # slot just below it takes it. A kept block scoring equal to it stays above it:
             # chunk blocks come after every kept block. A candidate no better than slot 0
             # changes nothing.
-            next_s = tl.where(last, float("inf"), tl.gather(best_s, above, 1))
-            next_j = tl.gather(best_j, above, 1)
+            next_s = _slot_above(best_s, float("inf"))
+            next_j = _slot_above(best_j, 0)
             shift = next_s < top_s[:, None]
             stay = best_s >= top_s[:, None]
             best_s = tl.where(shift, next_s, tl.where(stay, best_s, top_s[:, None]))
@@ -314,8 +324,7 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     `num_warps`, `num_stages`, `max_registers` (common.register_cap; None: 128 up to
     D = 128), `span` (rows of a token span, common.gqa_tile; 0: G heads of one token),
     `half_split` (split_dot's two float16 terms, else three bfloat16), `sorted_topn` (the running
-    top-n kept ordered, _absorb's SORTED; None: when the top-n tile has at most one element
-    a thread): tuning knobs
+    top-n kept ordered, _absorb's SORTED; None: from the tile, below): tuning knobs
     (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
@@ -350,12 +359,14 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     span = 1 if sizes.group_pow2 == 1 else min(max(span, sizes.group_pow2),
                                                sizes.block_t * sizes.group_pow2)
     if sorted_topn is None:
-        # A sorted round finds no worst slot, but shifts the slots with tl.gather, which lays
-        # a token's slots across the lanes of a warp: 2.5x the shuffles of the plain round
-        # with two or more slots a thread. H200 at 64K (sweep_select_blocks, session 21),
-        # sorted / plain: G = 1 3.32 / 1.49 ms, G = 4 4.41 / 3.74, G = 8 7.36 / 7.60,
-        # G = 16 14.11 / 14.81.
+        # A sorted round searches no worst slot (42 instructions a round against 73 offline,
+        # sm_90a), but the kept slots then lie two a thread in their own layout, which the
+        # chunk's scores are converted to. H200 at 64K (sweep_select_blocks, session 21),
+        # sorted / plain ms: G = 1 2.29 / 1.49, G = 2 2.54 / 1.91, G = 4 3.81 / 3.73,
+        # G = 8 7.29 / 7.63, G = 16 13.45 / 14.82. Sorted where a thread holds at most one
+        # slot of the plain layout (G >= 5 at the default tiles).
         sorted_topn = sizes.block_t * num_slots <= 32 * num_warps
+    sorted_topn = sorted_topn and num_slots >= 2
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
     _select_blocks_fwd[(triton.cdiv(num_queries, sizes.block_t), batch * num_kv_heads)](
         q, k_cmp, lse, out, row_seq, cu_q, cu_k,
