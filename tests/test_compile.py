@@ -329,11 +329,14 @@ def test_export_cuda():
 
 def aoti_probe(device, what):
     """scripts/aoti_probe.py in a subprocess (AOTInductor crashes take the process down):
-    (finished, output)."""
+    (finished, output, how it ended: exit status and the last stage it reached)."""
     script = Path(__file__).resolve().parents[1] / "scripts" / "aoti_probe.py"
     run = subprocess.run([sys.executable, str(script), device, what], capture_output=True,
                          text=True, timeout=600)
-    return run.returncode == 0 and "stage done" in run.stdout, run.stdout + run.stderr[-2000:]
+    stages = [line for line in run.stdout.splitlines() if line.startswith("stage ")]
+    ended = f"exit status {run.returncode} after '{stages[-1] if stages else 'start'}'"
+    return (run.returncode == 0 and "stage done" in run.stdout,
+            run.stdout + run.stderr[-2000:], ended)
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
@@ -342,11 +345,11 @@ def test_aoti(device):
     image's torch 2.11 loading *any* AOTInductor package crashed the process (a Linear+GELU
     with no fsa op too, on CPU and CUDA): that is checked first, and only then is the NSA
     layer's result required."""
-    plain_ok, plain_log = aoti_probe(device, "plain")
+    plain_ok, _, plain_ended = aoti_probe(device, "plain")
     if not plain_ok:
-        pytest.skip(f"AOTInductor fails without any fsa op on torch {torch.__version__}: "
-                    + plain_log.strip().splitlines()[-1][:200])
-    ok, log = aoti_probe(device, "fsa")
+        pytest.skip(f"AOTInductor fails without any fsa op on torch {torch.__version__} "
+                    f"({plain_ended})")
+    ok, log, _ = aoti_probe(device, "fsa")
     assert ok, log
     assert float(log.split("max rel error")[1].split()[0]) <= REL_TOL[torch.float32], log
 
