@@ -274,7 +274,7 @@ def test_select_blocks_small_chunks(packed, sorted_topn):
     _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 32 ** -0.5)
     poison_allocator(DEVICE)
     indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 32 ** -0.5,
-                                    sorted_topn=sorted_topn, **SMALL_CHUNKS)
+                                    sorted_topn=sorted_topn, paired_top=sorted_topn, **SMALL_CHUNKS)
     keys = R.block_selection_keys(q.double(), k_cmp.double(), *args, lp, init, local, 32 ** -0.5)
     assert selection_gap(indices, keys) <= 1e-5
 
@@ -298,7 +298,7 @@ def test_select_blocks_exact_ties(packed, sorted_topn):
     _, lse = fsa.compressed_attention(q, k_cmp, k_cmp, *args, 1.0)
     poison_allocator(DEVICE)
     indices = select_blocks_forward(q, k_cmp, lse, *args, lp, n, init, local, 1.0,
-                                    sorted_topn=sorted_topn, **SMALL_CHUNKS)
+                                    sorted_topn=sorted_topn, paired_top=sorted_topn, **SMALL_CHUNKS)
     ref = R.select_blocks(q.double(), k_cmp.double(), None, *args, lp, n, init, local, 1.0)
     assert torch.equal(indices.cpu(), ref.cpu())
 

@@ -120,6 +120,13 @@ def _sort_ascending(best_s, best_j):
 
 
 @triton.jit
+def _better(s1, b1, s2, b2):
+    """tl.reduce combine over (score, column): the higher score, the smaller column on ties."""
+    first = (s1 > s2) | ((s1 == s2) & (b1 < b2))
+    return tl.where(first, s1, s2), tl.where(first, b1, b2)
+
+
+@triton.jit
 def _slot_above(x, fill):
     """x [T, NP] -> [T, NP] with column i holding x[:, i + 1] and the last column `fill`.
     Pairs of slots are split so that only every other slot crosses a thread (one gather of
@@ -127,20 +134,24 @@ def _slot_above(x, fill):
     half: tl.constexpr = x.shape[1] // 2
     even, odd = tl.split(tl.reshape(x, [x.shape[0], half, 2]))        # x[:, 2k], x[:, 2k + 1]
     k = tl.arange(0, half)
-    even_above = tl.gather(even, tl.minimum(k + 1, half - 1)[None, :] + tl.zeros_like(even).to(tl.int32), 1)
+    above = tl.minimum(k + 1, half - 1)[None, :] + tl.zeros_like(even).to(tl.int32)
+    even_above = tl.gather(even, above, 1)
     even_above = tl.where((k == half - 1)[None, :], fill, even_above)   # x[:, 2k + 2]
     return tl.reshape(tl.join(odd, even_above), [x.shape[0], x.shape[1]])
 
 
 @triton.jit
-def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTED: tl.constexpr):
+def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTED: tl.constexpr,
+            PAIRED_TOP: tl.constexpr):
     """Each token's running top-n (best_s, best_j [BLOCK_T, NP]) absorbs a chunk's block
     scores (chunk_s [BLOCK_T, BLOCK_B] of blocks j0 + b, b = arange(BLOCK_B)); candidate
     [BLOCK_T, BLOCK_B] marks the valid blocks. Order: score desc, block asc.
     FILL (NP == BLOCK_B and at most n blocks a chunk): the first chunk (j0 = 0, every
     token's top-n still empty) goes straight into the slots of the same column.
     SORTED: the top-n is kept ordered worst first, so a round needs no search for the worst
-    slot: the best candidate goes in by shifting the slots below it down one, over slot 0."""
+    slot: the best candidate goes in by shifting the slots below it down one, over slot 0.
+    PAIRED_TOP (sorted rounds): the best candidate and its column come from one reduction of
+    (score, column) pairs instead of two reductions in a row."""
     NEVER: tl.constexpr = 2147483647
     if FILL:
         best_s = tl.where(candidate & (j0 == 0), chunk_s, best_s)
@@ -153,9 +164,14 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
     chunk_s = tl.where(candidate & (chunk_s > tl.min(best_s, 1)[:, None]), chunk_s, float("-inf"))
     rounds = tl.max(tl.sum((chunk_s > float("-inf")).to(tl.int32), 1), 0)
     if SORTED:
+        columns = b[None, :] + tl.zeros_like(chunk_s).to(tl.int32)
         for _ in range(rounds):
-            top_s = tl.max(chunk_s, 1)
-            top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+            # The best candidate, the smaller block on ties.
+            if PAIRED_TOP:
+                top_s, top_b = tl.reduce((chunk_s, columns), 1, _better)
+            else:
+                top_s = tl.max(chunk_s, 1)
+                top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
             # Slots below the candidate move down one (slot 0, the worst, drops out) and the
             # slot just below it takes it. A kept block scoring equal to it stays above it:
             # chunk blocks come after every kept block. A candidate no better than slot 0
@@ -186,8 +202,8 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
 def _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0, c, b, d, d_ok,
            weight, pos, row_in, last_tok, num_cmp, num_cmp_rows, cmp_block, cmp_stride,
            units_per_block, units_per_key, blocks_per_chunk, num_init, num_local, scale_log2,
-           MASKED: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr, BLOCK_T: tl.constexpr,
-           GP: tl.constexpr,
+           MASKED: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr,
+           PAIRED_TOP: tl.constexpr, BLOCK_T: tl.constexpr, GP: tl.constexpr,
            SPAN: tl.constexpr, BLOCK_B: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
            SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr):
     """The running top-n after the chunk of blocks j0 .. j0 + NB - 1. MASKED: blocks past a
@@ -202,8 +218,9 @@ def _chunk(best_s, best_j, q, lse2, K_CMP, kv_base, stride_kt, key_row0, j0, c, 
         valid = (b < blocks_per_chunk)[None, :] & (j[None, :] <= last_tok[:, None])
         forced = (j[None, :] < num_init) | (j[None, :] > last_tok[:, None] - num_local)
         return _absorb(best_s, best_j, tl.where(forced, float("inf"), score), j0, b, valid, FILL,
-                       SORTED)
-    return _absorb(best_s, best_j, score, j0, b, (b < blocks_per_chunk)[None, :], False, SORTED)
+                       SORTED, PAIRED_TOP)
+    return _absorb(best_s, best_j, score, j0, b, (b < blocks_per_chunk)[None, :], False, SORTED,
+                   PAIRED_TOP)
 
 
 @triton.jit
@@ -218,7 +235,8 @@ def _select_blocks_fwd(
     num_selected, num_init, num_local,
     G: tl.constexpr, GP: tl.constexpr, SPAN: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, KEYS: tl.constexpr, BLOCK_B: tl.constexpr,
-    NP: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr, UPCAST: tl.constexpr,
+    NP: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr, PAIRED_TOP: tl.constexpr,
+    UPCAST: tl.constexpr,
     IEEE: tl.constexpr,
     SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr,
 ):
@@ -300,8 +318,8 @@ def _select_blocks_fwd(
                                         j0, c, b, d, d_ok, weight, pos, row_in, last_tok, num_cmp,
                                         num_cmp_rows, cmp_block, cmp_stride, units_per_block,
                                         units_per_key, blocks_per_chunk, num_init, num_local,
-                                        scale_log2, part != 1, FILL, SORTED, BLOCK_T, GP, SPAN, BLOCK_B,
-                                        UPCAST, IEEE, SPLIT_UPCAST, HALF)
+                                        scale_log2, part != 1, FILL, SORTED, PAIRED_TOP, BLOCK_T,
+                                        GP, SPAN, BLOCK_B, UPCAST, IEEE, SPLIT_UPCAST, HALF)
 
     chosen = tl.where((best_s > float("-inf")) & (col[None, :] < num_selected), best_j, NEVER)
     chosen = sort_rows(chosen, col)                                        # ascending, unused last
@@ -316,7 +334,8 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
                           scale: float, rows: int = 0, keys_per_chunk: int = 64,
                           num_warps: int = 0, num_stages: int = 2,
                           max_registers: Optional[int] = None, span: int = 16,
-                          half_split: bool = True, sorted_topn: Optional[bool] = None):
+                          half_split: bool = True, sorted_topn: Optional[bool] = None,
+                          paired_top: Optional[bool] = None):
     """q [B, Tq, Hq, D], k_cmp [B, rows, Hkv, D], lse [B, Tq, Hq] -> [B, Tq, Hkv, n] int32.
     Batched or packed (cu_seqlens, B = 1, the compressed layout of compressed_attention).
     `rows` (query rows of a program: G heads x tokens; 0: 128 on 8 warps for G = 3 or 4, else
@@ -324,7 +343,9 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     `num_warps`, `num_stages`, `max_registers` (common.register_cap; None: 128 up to
     D = 128), `span` (rows of a token span, common.gqa_tile; 0: G heads of one token),
     `half_split` (split_dot's two float16 terms, else three bfloat16), `sorted_topn` (the running
-    top-n kept ordered, _absorb's SORTED; None: from the tile, below): tuning knobs
+    top-n kept ordered, _absorb's SORTED; None: from the tile, below), `paired_top` (its
+    PAIRED_TOP; None: on, except in the interpreter, whose reduction of pairs is ~20x slower
+    than its max): tuning knobs
     (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
@@ -359,12 +380,13 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     span = 1 if sizes.group_pow2 == 1 else min(max(span, sizes.group_pow2),
                                                sizes.block_t * sizes.group_pow2)
     if sorted_topn is None:
-        # A sorted round searches no worst slot (42 instructions a round against 73 offline,
-        # sm_90a), but the kept slots then lie two a thread in their own layout, which the
-        # chunk's scores are converted to. H200 at 64K (sweep_select_blocks, session 21),
-        # sorted / plain ms: G = 1 2.29 / 1.49, G = 2 2.54 / 1.91, G = 4 3.81 / 3.73,
-        # G = 8 7.29 / 7.63, G = 16 13.45 / 14.82. Sorted where a thread holds at most one
-        # slot of the plain layout (G >= 5 at the default tiles).
+        # A sorted round searches no worst slot: 55 instructions a round against 73, a chain of
+        # 3 shuffles against 4 (offline, sm_90a), but its slots take a layout of their own,
+        # two a thread, that the chunk's scores are converted to. H200 at 64K
+        # (sweep_select_blocks, session 21), sorted / plain ms: G = 4 3.74 / 3.75, G = 8
+        # 7.18 / 7.59, G = 16 13.22 / 14.80; its earlier form was slower at G = 1 and 2 (2.29 /
+        # 1.49, 2.54 / 1.91). Sorted where a thread holds at most one slot of the plain layout
+        # (G >= 5 at the default tiles).
         sorted_topn = sizes.block_t * num_slots <= 32 * num_warps
     sorted_topn = sorted_topn and num_slots >= 2
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
@@ -380,6 +402,7 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         G=group, GP=sizes.group_pow2, SPAN=span, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
         BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=block_b, NP=num_slots,
         FILL=block_b == num_slots and blocks_per_chunk <= num_selected_blocks, SORTED=sorted_topn,
+        PAIRED_TOP=not INTERPRETING if paired_top is None else paired_top,
         **dot_modes(q.dtype),
         # Weights up to min(U, R) units: exact in float16 up to 2048, in bfloat16 up to 256.
         # The interpreter's float16 products are right, its bfloat16 ones are not.
