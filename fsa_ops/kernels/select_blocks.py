@@ -236,9 +236,7 @@ def _select_blocks_fwd(
     G: tl.constexpr, GP: tl.constexpr, SPAN: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr, KEYS: tl.constexpr, BLOCK_B: tl.constexpr,
     NP: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr, PAIRED_TOP: tl.constexpr,
-    UPCAST: tl.constexpr,
-    IEEE: tl.constexpr,
-    SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr,
+    UPCAST: tl.constexpr, IEEE: tl.constexpr, SPLIT_UPCAST: tl.constexpr, HALF: tl.constexpr,
 ):
     """Q [B, Tq, Hq, D], K_CMP [B, rows, Hkv, D], LSE [B, Tq, Hq] fp32 (natural log),
     OUT [B, Tq, Hkv, n] int32; ROW_SEQ [Tq], CU_Q, CU_K [S + 1] int32 (sequence_tables).
