@@ -24,7 +24,7 @@ try:
                                                     selected_attention_forward)
     import triton
     import triton.language as tl
-    from fsa_ops.kernels.select_blocks import P_SHIFT, split_dot
+    from fsa_ops.kernels.select_blocks import P_SHIFT, _absorb, split_dot
 
     @triton.jit
     def _split_dot_kernel(P, W, OUT, HALF: tl.constexpr, M: tl.constexpr, K: tl.constexpr,
@@ -34,6 +34,23 @@ try:
         p = tl.load(P + m[:, None] * K + k[None, :])
         w = tl.load(W + k[:, None] * N + n[None, :])
         tl.store(OUT + m[:, None] * N + n[None, :], split_dot(p, w, False, HALF))
+
+    @triton.jit
+    def _top_n_kernel(SCORES, OUT, num_chunks, num_selected, T: tl.constexpr, NB: tl.constexpr,
+                      NP: tl.constexpr, FILL: tl.constexpr, SORTED: tl.constexpr,
+                      PAIRED_TOP: tl.constexpr):
+        """SCORES [num_chunks, T, NB] float32 (chunk c: blocks c * NB + b; -inf: not a
+        candidate) -> OUT [T, NP] int32: each token's top n blocks after _absorb took every
+        chunk in order, -1 in empty and unused slots."""
+        t, b, col = tl.arange(0, T), tl.arange(0, NB), tl.arange(0, NP)
+        best_s = tl.where(col[None, :] < num_selected, float("-inf"), float("inf")) + tl.zeros([T, NP], tl.float32)
+        best_j = (-1 - col[None, :]) + tl.zeros([T, NP], tl.int32)
+        for c in range(num_chunks):
+            chunk = tl.load(SCORES + c * T * NB + t[:, None] * NB + b[None, :])
+            best_s, best_j = _absorb(best_s, best_j, chunk, c * NB, b, chunk > float("-inf"),
+                                     FILL, SORTED, PAIRED_TOP)
+        kept = (best_s > float("-inf")) & (col[None, :] < num_selected)
+        tl.store(OUT + t[:, None] * NP + col[None, :], tl.where(kept, best_j, -1))
 except ImportError:          # no Triton: the module's tests are skipped anyway
     selected_attention_backward = selected_attention_forward = select_blocks_forward = None
     range_attention_backward = range_attention_forward = MODE_COMPRESSED = MODE_WINDOW = None
@@ -319,6 +336,36 @@ def test_split_dot_precision(half):
     ref = p.float().double() @ w          # the float32 inputs, exactly
     err = ((out.cpu().double() - ref).abs() / ref.clamp(min=1e-3)).max().item()
     assert err <= 1e-6, err
+
+
+@pytest.mark.parametrize("mode", ["plain", "sorted", "sorted-paired"])
+@pytest.mark.parametrize("n,block_b,fill", [(1, 4, False), (2, 4, False), (3, 4, False),
+                                            (16, 16, True), (5, 8, False)])
+def test_top_n_rounds_match_a_sort(n, block_b, fill, mode):
+    """_absorb's insertion rounds, each way, against a sort of all blocks by (score desc, block
+    asc): scores from a few values (many exact ties), +inf (forced) and -inf (not a candidate),
+    over 9 chunks; n from 1 (one slot) up, a chunk wider or narrower than n."""
+    if n == 1 and mode != "plain":
+        pytest.skip("sorted rounds need two slots: the launcher runs plain rounds for n = 1")
+    gen = torch.Generator().manual_seed(n * 100 + block_b)
+    tokens, chunks, slots = 16, 9, triton.next_power_of_2(n)
+    values = torch.tensor([float("-inf"), 0.0, 0.5, 1.0, 2.0, float("inf")])
+    weights = torch.tensor([3.0, 4.0, 3.0, 3.0, 2.0, 0.3])
+    pick = torch.multinomial(weights, chunks * tokens * block_b, replacement=True, generator=gen)
+    scores = values[pick].reshape(chunks, tokens, block_b)
+    if fill:
+        scores[0] = torch.where(torch.arange(block_b) < n - 1, scores[0], float("-inf"))
+    out = torch.full((tokens, slots), -7, dtype=torch.int32, device=DEVICE)
+    _top_n_kernel[(1,)](scores.to(DEVICE), out, chunks, n, T=tokens, NB=block_b, NP=slots,
+                        FILL=fill, SORTED=mode != "plain", PAIRED_TOP=mode == "sorted-paired")
+    flat = scores.permute(1, 0, 2).reshape(tokens, -1).double()       # [token, block]
+    blocks = torch.arange(flat.shape[1], dtype=torch.float64)
+    for t in range(tokens):
+        valid = flat[t] > float("-inf")
+        order = sorted(blocks[valid].long().tolist(), key=lambda j: (-flat[t, j].item(), j))
+        expected = sorted(order[:n]) + [-1] * (slots - min(n, len(order)))
+        got = sorted(x for x in out[t].cpu().tolist() if x >= 0) + [-1] * (out[t] < 0).sum().item()
+        assert got == expected, (t, got, expected)
 
 
 def test_kernels_are_registered():

@@ -148,8 +148,9 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
     [BLOCK_T, BLOCK_B] marks the valid blocks. Order: score desc, block asc.
     FILL (NP == BLOCK_B and at most n blocks a chunk): the first chunk (j0 = 0, every
     token's top-n still empty) goes straight into the slots of the same column.
-    SORTED: the top-n is kept ordered worst first, so a round needs no search for the worst
-    slot: the best candidate goes in by shifting the slots below it down one, over slot 0.
+    SORTED (NP >= 2): the top-n is kept ordered worst first, so a round needs no search for
+    the worst slot: the best candidate goes in by shifting the slots below it down one, over
+    slot 0.
     PAIRED_TOP (sorted rounds): the best candidate and its column come from one reduction of
     (score, column) pairs instead of two reductions in a row."""
     NEVER: tl.constexpr = 2147483647
