@@ -358,11 +358,10 @@ def test_top_n_rounds_match_a_sort(n, block_b, fill, mode):
     out = torch.full((tokens, slots), -7, dtype=torch.int32, device=DEVICE)
     _top_n_kernel[(1,)](scores.to(DEVICE), out, chunks, n, T=tokens, NB=block_b, NP=slots,
                         FILL=fill, SORTED=mode != "plain", PAIRED_TOP=mode == "sorted-paired")
-    flat = scores.permute(1, 0, 2).reshape(tokens, -1).double()       # [token, block]
-    blocks = torch.arange(flat.shape[1], dtype=torch.float64)
+    flat = scores.permute(1, 0, 2).reshape(tokens, -1).tolist()       # [token][block]
     for t in range(tokens):
-        valid = flat[t] > float("-inf")
-        order = sorted(blocks[valid].long().tolist(), key=lambda j: (-flat[t, j].item(), j))
+        valid = [j for j, score in enumerate(flat[t]) if score > float("-inf")]
+        order = sorted(valid, key=lambda j: (-flat[t][j], j))
         expected = sorted(order[:n]) + [-1] * (slots - min(n, len(order)))
         got = sorted(x for x in out[t].cpu().tolist() if x >= 0) + [-1] * (out[t] < 0).sum().item()
         assert got == expected, (t, got, expected)

@@ -93,8 +93,8 @@ CASES = [
     (_select_blocks_fwd, dict(G=g, GP=triton.next_power_of_2(g), HEAD_DIM=d,
                               BLOCK_T=max(1, 64 // triton.next_power_of_2(g)), KEYS=64,
                               BLOCK_B=16, BLOCK_D=triton.next_power_of_2(d), NP=16, FILL=fill,
-                              SPAN=span, SORTED=srt, PAIRED_TOP=srt, UPCAST=False, IEEE=False, SPLIT_UPCAST=False,
-                              HALF=half))
+                              SPAN=span, SORTED=srt, PAIRED_TOP=srt, UPCAST=False, IEEE=False,
+                              SPLIT_UPCAST=False, HALF=half))
     for g, d, fill, span, half, srt in ((1, 128, True, 16, True, False),
                                         (4, 128, True, 16, True, False),
                                         (16, 128, True, 16, True, True),
