@@ -671,6 +671,49 @@ def test_block_index(packed, chunk_tokens):
         assert index.order[row, :len(expected)].cpu().tolist() == expected
 
 
+@pytest.mark.parametrize("chunk_tokens,size", [(1000, 70), (64, 24), (23, 10), (40, 1)])
+def test_piece_slots(chunk_tokens, size):
+    """The deterministic backward's dK/dV partial slots against a Python walk over the pieces:
+    a group's only piece in a chunk gets none (it adds into the sums itself); the pieces of a
+    group cut in several get consecutive slots, counted from 0 in each chunk, in piece order,
+    all below the shape-only bound. Groups hold 61-75 / 7-39 / 3-18 / 9-25 entries here: the
+    sizes mix sole pieces and cut groups; size 1 cuts every group."""
+    from fsa_ops.kernels import selected_attention as S
+    from fsa_ops.kernels.common import sequence_tables
+    gen = torch.Generator().manual_seed(5)
+    num_queries, block, n = 150, 16, 6
+    q = torch.empty(1, num_queries, 2, 16, device=DEVICE)
+    row_seq, _, cu_k = sequence_tables(q, None, None, num_queries)
+    indices = torch.randint(-1, num_queries // block, (1, num_queries, 2, n), generator=gen,
+                            dtype=torch.int32).to(DEVICE)
+    index = S.block_index(indices, row_seq, cu_k, block, num_queries, chunk_tokens)
+    work = S.work_list(index, size)
+    slots = S.piece_slots(index, work, size)
+    group_end = index.group_end.cpu().tolist()
+    piece_end, chunk_start = work.piece_end.cpu().tolist(), work.chunk_start.cpu().tolist()
+    part_end, part_start = slots.part_end.cpu().tolist(), slots.chunk_start.cpu().tolist()
+    num_groups = len(group_end[0]) // index.num_chunks
+    cut = sole = 0
+    for row in range(len(group_end)):
+        for chunk in range(index.num_chunks):
+            expected = 0                           # the chunk's next free slot
+            for key in range(chunk * num_groups, (chunk + 1) * num_groups):
+                entries = group_end[row][key] - (group_end[row][key - 1] if key else 0)
+                pieces = -(-entries // size)
+                assert piece_end[row][key] - (piece_end[row][key - 1] if key else 0) == pieces
+                sole += pieces == 1
+                for i in range(pieces if pieces > 1 else 0):
+                    # _piece_slot's formula for the group's i-th piece
+                    absolute = piece_end[row][key] - pieces + i
+                    slot = (part_end[row][key] - piece_end[row][key] + absolute
+                            - part_start[row][chunk])
+                    assert chunk_start[row][chunk] <= absolute < chunk_start[row][chunk + 1]
+                    assert slot == expected < slots.per_chunk, (row, key, i, slot, expected)
+                    expected += 1
+                    cut += 1
+    assert cut > 0 and (sole > 0 or size == 1)
+
+
 @pytest.mark.parametrize("seqlen,heads,head_dim,dtype", [
     (65536, 4, 128, torch.bfloat16), (65536, 16, 128, torch.bfloat16),
     (65536, 64, 128, torch.bfloat16), (100_000, 64, 128, torch.bfloat16),

@@ -24,8 +24,8 @@ FLOAT_POINTERS = {"LSE", "PART_STATS", "PART_STATS_PREV", "DELTA", "DK_PART", "D
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
-                "WORK_FIRST", "CHUNK_START", "PIECE_END", "KEY_SEQ", "GROUP_SEQ", "GROUP_BLOCK",
-                "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "KEYS"}
+                "WORK_FIRST", "CHUNK_START", "PIECE_END", "PART_END", "PART_START", "KEY_SEQ",
+                "GROUP_SEQ", "GROUP_BLOCK", "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "KEYS"}
 
 
 def signature(kernel, constexprs, dtype):
@@ -68,7 +68,7 @@ CASES = [
                                      HALVES=True)),                           # split_head_dim
 ] + [
     (_selected_bwd_dq, dict(G=4, HEAD_DIM=128, BLOCK_T=16, BLOCK_D=128, UNROLL=4)),
-    (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128, FIRST=False, LAST=True)),
+    (_selected_bwd_dkdv, dict(HEAD_DIM=96, BLOCK_N=64, BLOCK_D=128)),
     (_gated_combine_bwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
     (_row_dot, dict(HEAD_DIM=80, BLOCK_R=32, BLOCK_D=128)),
 ] + [

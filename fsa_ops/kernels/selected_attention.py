@@ -4,8 +4,8 @@ that picked it inner), with an exact log-sum-exp merge.
 1. `block_index` (on the device, sizes from shapes only): `_index_entries` sorts each row
    of indices (by rank) and keys its (token, slot) entries, and one stable sort orders the
    entries of each kv head by (token chunk, block). A token chunk is C consecutive query
-   rows; a group is one block of one sequence, so groups never mix sequences. `work_list` cuts every (chunk, group) run into pieces of at most `size`
-   entries; the number of pieces has a shape-only bound, so no launch needs a host sync.
+   rows; a group is one block of one sequence, so groups never mix sequences. `work_list`
+   cuts every (chunk, group) run into pieces of at most `size` entries; the number of pieces has a shape-only bound, so no launch needs a host sync.
 2. `_selected_partials`, once per token chunk: one program per piece loads its K/V block
    once, walks the piece in tiles of BLOCK_T tokens (their G query heads stacked into one
    [BLOCK_T * GP, D] tile) and writes, for every (token, slot, head), a partial output
@@ -25,12 +25,14 @@ per chunk (its dK/dV sums), so the default takes at most MAX_CHUNKS chunks.
 Backward, same order and no atomics (bitwise reproducible), once per token chunk:
 4. `_selected_bwd_chunks`: one program per piece (a block picked by many tokens, the forced
    initial block above all, is split so no program walks all its tokens) loads K/V once,
-   walks its tiles, accumulates dK/dV for the block in registers, writes them as a float32
-   piece partial, and writes each row's dQ share as a per-(token, slot) partial.
+   walks its tiles, accumulates dK/dV for the block in registers and writes each row's dQ
+   share as a per-(token, slot) partial. A block's only piece in the chunk adds its dK/dV to
+   the float32 sums of the chunks before (the last chunk: writes dK/dV) itself; the pieces of
+   a block cut in several write float32 piece partials (`piece_slots`).
 5. `_selected_bwd_dq`: per token and head, sums the used slots' partials in slot order.
-6. `_selected_bwd_dkdv`: per block, sums its pieces in order and adds the result to the
-   float32 sums of the chunks before; the last chunk writes dK/dV. Blocks nobody picked get
-   zeros.
+6. `_selected_bwd_dkdv`: per block cut in several pieces, sums them in order and adds the
+   result to the sums, as a sole piece does; in the last chunk, blocks without a piece write
+   their sums (nobody picked them: zeros).
 
 `deterministic=False` (opt-in): step 4 alone, over one chunk of all tokens, adding dQ and
 each piece's dK/dV into float32 accumulators with atomics. It needs no partials, sums or
@@ -53,8 +55,9 @@ LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
 # Default partial workspace: the whole call's partials split into equal token chunks, as many
 # as MIN_WORKSPACE_BYTES goes into them (rounded to the nearest whole number, 1 to MAX_CHUNKS).
 # Every extra chunk costs the backward ~0.6 ms at 64K on an H100 (float32 dK/dV sums and dK/dV
-# piece partials read and written; H100 sweep: benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/),
-# hence rounding, not ceiling: at G = 1 the 64K call's 1.03 GiB of partials took two chunks, one
+# piece partials read and written; H100 sweep: benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/;
+# since session 22 a block's only piece adds to the sums itself: ~0.23 ms a chunk at G = 4 on
+# an H200), hence rounding, not ceiling: at G = 1 the 64K call's 1.03 GiB of partials took two chunks, one
 # of them 3% full, and one chunk is 15% faster in the backward (H200, session 14).
 MAX_CHUNKS = 4
 MIN_WORKSPACE_BYTES = 1 << 30
@@ -212,6 +215,29 @@ def work_list(index: BlockIndex, size: int) -> WorkList:
     return WorkList(group.to(torch.int32).contiguous(), first.to(torch.int32).contiguous(),
                     piece_end.to(torch.int32).contiguous(), chunk_start.to(torch.int32).contiguous(),
                     per_chunk)
+
+
+class PieceSlots(NamedTuple):
+    """Where the deterministic backward's pieces put their dK/dV (selected_attention_backward):
+    a group's only piece in a chunk adds into the float32 sums itself; the pieces of a group
+    with several get consecutive slots in the chunk's float32 piece partials."""
+    part_end: torch.Tensor     # [BH, NC * NG] int32: end of each group's slots, from the call start
+    chunk_start: torch.Tensor  # [BH, NC + 1] int32: slots of chunk c: [c] .. [c + 1]
+    per_chunk: int             # bound on the slots of one chunk
+
+
+def piece_slots(index: BlockIndex, work: WorkList, size: int) -> PieceSlots:
+    """The partial slots of `work` (pieces of at most `size` entries). A group cut into k >= 2
+    pieces has more than (k - 1) * size >= k * size / 2 entries, so a chunk's C * n entries
+    make fewer than 2 * C * n / size such pieces: the bound holds from shapes alone."""
+    piece_end = work.piece_end
+    pieces = torch.diff(piece_end, dim=1, prepend=torch.zeros_like(piece_end[:, :1]))
+    part_end = torch.cumsum(torch.where(pieces > 1, pieces, 0), 1)
+    num_groups = piece_end.shape[1] // index.num_chunks
+    chunk_start = torch.cat([torch.zeros_like(part_end[:, :1]), part_end[:, num_groups - 1::num_groups]], 1)
+    per_chunk = min(work.per_chunk, triton.cdiv(2 * index.chunk_tokens * index.selection.shape[3], size))
+    return PieceSlots(part_end.to(torch.int32).contiguous(), chunk_start.to(torch.int32).contiguous(),
+                      max(1, per_chunk))
 
 
 @triton.jit
@@ -746,6 +772,47 @@ def _backward_tile(ORDER, bh, start, end, num_entries, first_token, q_start, q_l
 
 
 @triton.jit
+def _piece_slot(WORK_GROUP, PIECE_END, PART_END, CHUNK_START, PART_START, bh, piece, chunk,
+                num_chunks, num_work, num_keys):
+    """Where piece `piece` (its index among the chunk's pieces) of the deterministic backward
+    puts its dK/dV (PieceSlots): (sole, slot), sole when it is its group's only piece in the
+    chunk, else its slot among the chunk's piece partials."""
+    absolute = tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk) + piece
+    group = tl.load(WORK_GROUP + bh * num_work + absolute)
+    end = tl.load(PIECE_END + bh * num_keys + group)
+    count = end - tl.load(PIECE_END + bh * num_keys + group - 1, mask=group > 0, other=0)
+    slot = (tl.load(PART_END + bh * num_keys + group) - end + absolute
+            - tl.load(PART_START + bh * (num_chunks + 1) + chunk))
+    return count == 1, slot
+
+
+@triton.jit
+def _store_block_grads(DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, dk, dv, key_rows, key_ok,
+                       part_rows, in_block, col, col_ok, sole, chunk, num_chunks):
+    """A deterministic piece's float32 dK, dV [BLOCK_N, len(col)], columns `col` of its block.
+    The group's only piece in the chunk adds the earlier chunks' sums DK_SUM, DV_SUM (laid out
+    like K, rows key_rows [BLOCK_N, 1]) and writes DK, DV in the last chunk, the sums before
+    it. A piece of a group with several writes its rows part_rows [BLOCK_N, 1] of DK_PART,
+    DV_PART; _selected_bwd_dkdv adds them up."""
+    if sole:
+        mask = key_ok[:, None] & col_ok[None, :]
+        offsets = key_rows + col[None, :]
+        if chunk > 0:
+            dk += tl.load(DK_SUM + offsets, mask=mask, other=0.0)
+            dv += tl.load(DV_SUM + offsets, mask=mask, other=0.0)
+        if chunk == num_chunks - 1:
+            tl.store(DK + offsets, dk.to(DK.dtype.element_ty), mask=mask)
+            tl.store(DV + offsets, dv.to(DV.dtype.element_ty), mask=mask)
+        else:
+            tl.store(DK_SUM + offsets, dk, mask=mask)
+            tl.store(DV_SUM + offsets, dv, mask=mask)
+    else:
+        mask = in_block[:, None] & col_ok[None, :]
+        tl.store(DK_PART + part_rows + col[None, :], dk, mask=mask)
+        tl.store(DV_PART + part_rows + col[None, :], dv, mask=mask)
+
+
+@triton.jit
 def _half_cols(PTR, row_offsets, row_ok, half, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr):
     """Columns [half * BLOCK_D / 2, (half + 1) * BLOCK_D / 2) of the rows at row_offsets
     [M, 1] of a [.., D] tensor: [M, BLOCK_D / 2], zero past D or where not row_ok."""
@@ -756,10 +823,11 @@ def _half_cols(PTR, row_offsets, row_ok, half, HEAD_DIM: tl.constexpr, BLOCK_D: 
 
 @triton.jit
 def _selected_bwd_halves(
-    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, ORDER,
     stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh, stride_lb, stride_lt,
-    bh, batch, kv_head, piece, first, end, block, q_start, q_len, k_start, k_len,
-    num_entries, entry_base, part_entries, per_chunk, select_block_size, scale, scale_log2,
+    bh, batch, kv_head, sole, slot, first, end, block, q_start, q_len, k_start, k_len,
+    num_entries, entry_base, part_entries, parts_per_chunk, chunk, num_chunks,
+    select_block_size, scale, scale_log2,
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
     IEEE: tl.constexpr,
@@ -823,22 +891,21 @@ def _selected_bwd_halves(
                  mask=row_ok[:, None] & (HALF + h < HEAD_DIM)[None, :])
 
     c = tl.arange(0, BLOCK_N)
-    pieces = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM
-    in_block = (c < select_block_size)[:, None]
-    lo_mask = in_block & (h < HEAD_DIM)[None, :]
-    hi_mask = in_block & (HALF + h < HEAD_DIM)[None, :]
-    tl.store(DK_PART + pieces + h[None, :], dk_lo, mask=lo_mask)
-    tl.store(DK_PART + pieces + (HALF + h)[None, :], dk_hi, mask=hi_mask)
-    tl.store(DV_PART + pieces + h[None, :], dv_lo, mask=lo_mask)
-    tl.store(DV_PART + pieces + (HALF + h)[None, :], dv_hi, mask=hi_mask)
+    part_rows = ((bh * parts_per_chunk + slot) * BLOCK_N + c)[:, None] * HEAD_DIM
+    in_block = c < select_block_size
+    _store_block_grads(DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, dk_lo, dv_lo, key_rows, key_ok,
+                       part_rows, in_block, h, h < HEAD_DIM, sole, chunk, num_chunks)
+    _store_block_grads(DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, dk_hi, dv_hi, key_rows, key_ok,
+                       part_rows, in_block, HALF + h, HALF + h < HEAD_DIM, sole, chunk, num_chunks)
 
 
 @triton.jit
 def _selected_bwd_whole(
-    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, ORDER,
     stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh, stride_lb, stride_lt,
-    bh, batch, kv_head, piece, first, end, block, q_start, q_len, k_start, k_len,
-    num_entries, entry_base, part_entries, per_chunk, select_block_size, scale, scale_log2,
+    bh, batch, kv_head, sole, slot, first, end, block, q_start, q_len, k_start, k_len,
+    num_entries, entry_base, part_entries, parts_per_chunk, chunk, num_chunks,
+    select_block_size, scale, scale_log2,
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr,
     IEEE: tl.constexpr, ATOMIC: tl.constexpr,
@@ -881,41 +948,43 @@ def _selected_bwd_whole(
             tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
                      dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
 
+    _, _, key_rows = _block_keys(batch, kv_head, block, k_start, k_len, select_block_size,
+                                 stride_kb, stride_kt, stride_kh, BLOCK_N)
     if ATOMIC:
-        kv_offsets = (batch * stride_kb + (k_start + rel).to(tl.int64)[:, None] * stride_kt
-                      + kv_head * stride_kh + d[None, :])
         kv_mask = key_ok[:, None] & d_ok[None, :]
-        tl.atomic_add(DK_PART + kv_offsets, dk, mask=kv_mask, sem="relaxed")
-        tl.atomic_add(DV_PART + kv_offsets, dv, mask=kv_mask, sem="relaxed")
+        tl.atomic_add(DK_PART + key_rows + d[None, :], dk, mask=kv_mask, sem="relaxed")
+        tl.atomic_add(DV_PART + key_rows + d[None, :], dv, mask=kv_mask, sem="relaxed")
     else:
         c = tl.arange(0, BLOCK_N)
-        piece_offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
-        piece_mask = (c < select_block_size)[:, None] & d_ok[None, :]
-        tl.store(DK_PART + piece_offsets, dk, mask=piece_mask)
-        tl.store(DV_PART + piece_offsets, dv, mask=piece_mask)
+        part_rows = ((bh * parts_per_chunk + slot) * BLOCK_N + c)[:, None] * HEAD_DIM
+        _store_block_grads(DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, dk, dv, key_rows, key_ok,
+                           part_rows, c < select_block_size, d, d_ok, sole, chunk, num_chunks)
 
 
 @triton.jit
 def _selected_bwd_chunks(
-    Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART,
+    Q, K, V, DO, LSE, DELTA, DQ_PART, DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART,
     SELECTION, ORDER, GROUP_END, WORK_GROUP, WORK_FIRST, CHUNK_START, ROW_SEQ, CU_Q, CU_K,
+    PIECE_END, PART_END, PART_START,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
     stride_lb, stride_lt,
     stride_sb, stride_st, stride_sh,
     num_kv_heads, num_entries, num_keys, num_work, num_chunks, chunk, entry_base, part_entries,
-    per_chunk, select_block_size, piece_entries, scale, scale_log2,
+    parts_per_chunk, select_block_size, piece_entries, scale, scale_log2,
     NUM_SELECTED: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
     ATOMIC: tl.constexpr, HALVES: tl.constexpr,
 ):
     """Grid (per_chunk, B * Hkv), one launch per token chunk. Q, DO [B, Tq, Hq, D]; LSE,
     DELTA [B, Tq, Hq] float32 (LSE natural log, of the whole selected branch); DQ_PART
-    [BH, C * n, G, D] (q dtype, entry e at e - entry_base); DK_PART, DV_PART
-    [BH, per_chunk, BLOCK_N, D] float32 (the chunk's pieces in order).
+    [BH, C * n, G, D] (q dtype, entry e at e - entry_base); DK, DV [B, Tk, Hkv, D] and, with
+    several chunks, their float32 sums DK_SUM, DV_SUM (zeroed before the first chunk); DK_PART,
+    DV_PART [BH, parts_per_chunk, BLOCK_N, D] float32: the piece partials of groups with
+    several pieces (PieceSlots: PIECE_END, PART_END, PART_START; _store_block_grads).
     ATOMIC (deterministic=False, one chunk): DQ_PART is a float32 [B, Tq, Hq, D] and DK_PART,
     DV_PART float32 [B, Tk, Hkv, D] accumulators, laid out like Q and K; every program adds its
-    share with float32 atomics, in no fixed order.
+    share with float32 atomics, in no fixed order (DK .. DV_SUM and the slot tables unused).
     HALVES (not with ATOMIC): every operand D wide is handled as two halves of BLOCK_D / 2
     columns (_selected_bwd_halves), so that the dQ product's accumulator is half as large."""
     bh = tl.program_id(1).to(tl.int64)
@@ -928,21 +997,25 @@ def _selected_bwd_chunks(
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
             NUM_SELECTED, stride_sb, stride_st, stride_sh)
+        sole, slot = False, 0
+        if not ATOMIC:
+            sole, slot = _piece_slot(WORK_GROUP, PIECE_END, PART_END, CHUNK_START, PART_START,
+                                     bh, piece, chunk, num_chunks, num_work, num_keys)
         if HALVES:
             _selected_bwd_halves(
-                Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+                Q, K, V, DO, LSE, DELTA, DQ_PART, DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, ORDER,
                 stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
-                stride_lb, stride_lt, bh, batch, kv_head, piece, first, end,
+                stride_lb, stride_lt, bh, batch, kv_head, sole, slot, first, end,
                 block, q_start, q_len, k_start, k_len, num_entries, entry_base, part_entries,
-                per_chunk, select_block_size, scale, scale_log2,
+                parts_per_chunk, chunk, num_chunks, select_block_size, scale, scale_log2,
                 NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE)
         else:
             _selected_bwd_whole(
-                Q, K, V, DO, LSE, DELTA, DQ_PART, DK_PART, DV_PART, ORDER,
+                Q, K, V, DO, LSE, DELTA, DQ_PART, DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, ORDER,
                 stride_qb, stride_qt, stride_qh, stride_kb, stride_kt, stride_kh,
-                stride_lb, stride_lt, bh, batch, kv_head, piece, first, end,
+                stride_lb, stride_lt, bh, batch, kv_head, sole, slot, first, end,
                 block, q_start, q_len, k_start, k_len, num_entries, entry_base, part_entries,
-                per_chunk, select_block_size, scale, scale_log2,
+                parts_per_chunk, chunk, num_chunks, select_block_size, scale, scale_log2,
                 NUM_SELECTED, G, GP, HEAD_DIM, BLOCK_T, BLOCK_N, BLOCK_D, UPCAST, IEEE, ATOMIC)
 
 
@@ -982,20 +1055,26 @@ def _selected_bwd_dq(
 
 @triton.jit
 def _selected_bwd_dkdv(
-    DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, PIECE_END, CHUNK_START, GROUP_SEQ, GROUP_BLOCK, CU_K,
-    stride_kb, stride_kt, stride_kh,
-    num_kv_heads, num_groups, num_chunks, chunk, per_chunk, num_seqs, select_block_size,
+    DK, DV, DK_SUM, DV_SUM, DK_PART, DV_PART, PIECE_END, PART_END, PART_START, GROUP_SEQ,
+    GROUP_BLOCK, CU_K, stride_kb, stride_kt, stride_kh,
+    num_kv_heads, num_groups, num_chunks, chunk, parts_per_chunk, num_seqs, select_block_size,
     HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-    FIRST: tl.constexpr, LAST: tl.constexpr,
 ):
-    """Grid (NG, B * Hkv), one launch per token chunk: the keys of group g (block
-    GROUP_BLOCK[g] of sequence GROUP_SEQ[g]) get the sum of the chunk's pieces of the group,
-    added to the earlier chunks' float32 sums DK_SUM, DV_SUM (laid out like DK: [B, Tk, Hkv,
-    D]) unless FIRST; the LAST chunk writes DK and DV, the others the sums."""
+    """Grid (NG, B * Hkv), one launch per token chunk, after its pieces. Group g (block
+    GROUP_BLOCK[g] of sequence GROUP_SEQ[g]) with several pieces in the chunk: the sum of
+    their partials, in piece order, is added to the earlier chunks' float32 sums DK_SUM,
+    DV_SUM (laid out like DK: [B, Tk, Hkv, D]); the last chunk writes DK and DV, the others the
+    sums. In the last chunk a group without pieces writes the sums (zeros with one chunk). A
+    group's only piece did its own part (_store_block_grads)."""
     g = tl.program_id(0)
     bh = tl.program_id(1).to(tl.int64)
     seq = tl.load(GROUP_SEQ + g)
-    if seq < num_seqs:
+    key = chunk * num_groups + g
+    row = bh * num_chunks * num_groups
+    piece_end = tl.load(PIECE_END + row + key)
+    count = piece_end - tl.load(PIECE_END + row + key - 1, mask=key > 0, other=0)
+    last = chunk == num_chunks - 1
+    if (seq < num_seqs) & ((count > 1) | ((count == 0) & last)):
         batch = bh // num_kv_heads
         kv_head = bh % num_kv_heads
         k_start = tl.load(CU_K + seq)
@@ -1005,23 +1084,20 @@ def _selected_bwd_dkdv(
         key_ok = (c < select_block_size) & (rel < k_len)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
-        key = chunk * num_groups + g
-        chunk_start = tl.load(CHUNK_START + bh * (num_chunks + 1) + chunk)
-        piece_lo = tl.load(PIECE_END + bh * num_chunks * num_groups + key - 1, mask=key > 0, other=0)
-        piece_hi = tl.load(PIECE_END + bh * num_chunks * num_groups + key)
         mask = key_ok[:, None] & d_ok[None, :]
         kv_offsets = batch * stride_kb + (k_start + rel)[:, None] * stride_kt + kv_head * stride_kh + d[None, :]
-        if FIRST:
-            dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
-            dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
-        else:
-            dk = tl.load(DK_SUM + kv_offsets, mask=mask, other=0.0)
-            dv = tl.load(DV_SUM + kv_offsets, mask=mask, other=0.0)
-        for piece in range(piece_lo - chunk_start, piece_hi - chunk_start):
-            offsets = ((bh * per_chunk + piece) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
+        dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        dv = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
+        if chunk > 0:
+            dk += tl.load(DK_SUM + kv_offsets, mask=mask, other=0.0)
+            dv += tl.load(DV_SUM + kv_offsets, mask=mask, other=0.0)
+        slot0 = (tl.load(PART_END + row + key) - count
+                 - tl.load(PART_START + bh * (num_chunks + 1) + chunk))
+        for slot in range(slot0, slot0 + count):
+            offsets = ((bh * parts_per_chunk + slot) * BLOCK_N + c)[:, None] * HEAD_DIM + d[None, :]
             dk += tl.load(DK_PART + offsets, mask=mask, other=0.0)
             dv += tl.load(DV_PART + offsets, mask=mask, other=0.0)
-        if LAST:
+        if last:
             tl.store(DK + kv_offsets, dk.to(DK.dtype.element_ty), mask=mask)
             tl.store(DV + kv_offsets, dv.to(DV.dtype.element_ty), mask=mask)
         else:
@@ -1046,9 +1122,9 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     of two); `split_head_dim` (the piece kernel handles every D-wide operand as two halves,
     _selected_bwd_halves; from D = 32 on, deterministic only; None: backward_splits_head_dim).
 
-    Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV piece partials
-    2 * B * Hkv * (cdiv(C * n, chunk_entries) + NG) * l' * D float32; with several chunks,
-    float32 dK/dV sums (2 * B * Tk * Hkv * D).
+    Workspace per token chunk: dQ partials C * n * Hq * D in q's dtype; dK/dV partials of the
+    pieces of groups cut in several, at most 2 * B * Hkv * 2 * C * n / chunk_entries * l' * D
+    float32 (piece_slots); with several chunks, float32 dK/dV sums (2 * B * Tk * Hkv * D).
 
     `deterministic=False`: one pass over all tokens that adds dQ, dK and dV into float32
     accumulators with atomics, so the gradients' last bits vary from run to run. No partials,
@@ -1084,13 +1160,16 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     chunk_tokens = index.chunk_tokens
     part_entries = min(chunk_tokens, num_queries) * n
 
+    slots = piece_slots(index, work, piece_entries)
     dq_part = torch.empty((bh, part_entries, group, head_dim), dtype=q.dtype, device=q.device)
-    dk_part = torch.empty((bh, work.per_chunk, block_n, head_dim), dtype=torch.float32, device=q.device)
+    dk_part = torch.empty((bh, slots.per_chunk, block_n, head_dim), dtype=torch.float32,
+                          device=q.device)
     dv_part = torch.empty_like(dk_part)
-    # float32 dK/dV sums across chunks; one chunk is FIRST and LAST and never touches them.
+    # float32 dK/dV sums across chunks, zeroed: a block's first piece may come in any chunk.
+    # One chunk never touches them.
     several = index.num_chunks > 1
-    dk_sum = torch.empty(k.shape, dtype=torch.float32, device=q.device) if several else dk_part
-    dv_sum = torch.empty(k.shape, dtype=torch.float32, device=q.device) if several else dv_part
+    dk_sum = torch.zeros(k.shape, dtype=torch.float32, device=q.device) if several else dk_part
+    dv_sum = torch.zeros(k.shape, dtype=torch.float32, device=q.device) if several else dv_part
     seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
     groups = torch.arange(num_groups, device=q.device)
     group_seq = torch.searchsorted(torch.cumsum(seq_blocks, 0), groups, right=True)
@@ -1102,10 +1181,10 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
         token_base = chunk * chunk_tokens
         token_stop = min(num_queries, token_base + chunk_tokens)
         _selected_bwd_chunks[(work.per_chunk, bh)](
-            q, k, v, do, lse, delta, dq_part, dk_part, dv_part,
-            *_piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse),
+            q, k, v, do, lse, delta, dq_part, dk, dv, dk_sum, dv_sum, dk_part, dv_part,
+            *_piece_tables(index, work, slots, row_seq, cu_q, cu_k, q, k, lse),
             num_kv_heads, num_entries, num_keys, num_work, index.num_chunks, chunk,
-            token_base * n, part_entries, work.per_chunk, select_block_size, piece_entries,
+            token_base * n, part_entries, slots.per_chunk, select_block_size, piece_entries,
             scale, scale * LOG2E,
             NUM_SELECTED=n, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
             BLOCK_T=sizes.block_t, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
@@ -1120,12 +1199,11 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
         )
         _selected_bwd_dkdv[(num_groups, bh)](
-            dk, dv, dk_sum, dv_sum, dk_part, dv_part, work.piece_end, work.chunk_start,
-            group_seq, group_block, cu_k, k.stride(0), k.stride(1), k.stride(2),
-            num_kv_heads, num_groups, index.num_chunks, chunk, work.per_chunk, num_seqs,
-            select_block_size,
-            HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
-            FIRST=chunk == 0, LAST=chunk == index.num_chunks - 1, num_warps=4,
+            dk, dv, dk_sum, dv_sum, dk_part, dv_part, work.piece_end, slots.part_end,
+            slots.chunk_start, group_seq, group_block, cu_k, k.stride(0), k.stride(1), k.stride(2),
+            num_kv_heads, num_groups, index.num_chunks, chunk, slots.per_chunk, num_seqs,
+            select_block_size, HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
+            num_warps=4,
         )
     return dq, dk, dv
 
@@ -1152,12 +1230,15 @@ def backward_splits_head_dim(q: torch.Tensor) -> bool:
     return q.element_size() == 2 and 64 < q.shape[3] <= 128
 
 
-def _piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse) -> tuple:
+def _piece_tables(index, work, slots, row_seq, cu_q, cu_k, q, k, lse) -> tuple:
     """The arguments of _selected_bwd_chunks from SELECTION to stride_sh: the block index, the
-    work list, the sequence tables and the strides (q and k contiguous)."""
+    work list, the sequence tables, the piece slots (None: unused, atomic) and the strides (q
+    and k contiguous)."""
     sel = index.selection
+    part_end, part_start = (slots.part_end, slots.chunk_start) if slots else (work.first,) * 2
     return (sel, index.order, index.group_end, work.group, work.first, work.chunk_start,
-            row_seq, cu_q, cu_k, q.stride(0), q.stride(1), q.stride(2),
+            row_seq, cu_q, cu_k, work.piece_end, part_end, part_start,
+            q.stride(0), q.stride(1), q.stride(2),
             k.stride(0), k.stride(1), k.stride(2), lse.stride(0), lse.stride(1),
             sel.stride(0), sel.stride(1), sel.stride(2))
 
@@ -1176,8 +1257,8 @@ def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seq
     bh, num_entries = index.order.shape
     accumulators = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (q, k, v)]
     _selected_bwd_chunks[(work.per_chunk, bh)](
-        q, k, v, do, lse, row_dot(do, o), *accumulators,
-        *_piece_tables(index, work, row_seq, cu_q, cu_k, q, k, lse),
+        q, k, v, do, lse, row_dot(do, o), accumulators[0], k, v, k, v, *accumulators[1:],
+        *_piece_tables(index, work, None, row_seq, cu_q, cu_k, q, k, lse),
         k.shape[2], num_entries, index.group_end.shape[1], work.group.shape[1], 1, 0,
         0, 0, work.per_chunk, select_block_size, piece_entries,
         scale, scale * LOG2E,
