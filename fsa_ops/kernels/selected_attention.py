@@ -5,7 +5,8 @@ that picked it inner), with an exact log-sum-exp merge.
    of indices (by rank) and keys its (token, slot) entries, and one stable sort orders the
    entries of each kv head by (token chunk, block). A token chunk is C consecutive query
    rows; a group is one block of one sequence, so groups never mix sequences. `work_list`
-   cuts every (chunk, group) run into pieces of at most `size` entries; the number of pieces has a shape-only bound, so no launch needs a host sync.
+   cuts every (chunk, group) run into pieces of at most `size` entries; the number of pieces
+   has a shape-only bound, so no launch needs a host sync.
 2. `_selected_partials`, once per token chunk: one program per piece loads its K/V block
    once, walks the piece in tiles of BLOCK_T tokens (their G query heads stacked into one
    [BLOCK_T * GP, D] tile) and writes, for every (token, slot, head), a partial output
