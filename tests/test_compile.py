@@ -180,8 +180,13 @@ cpp_fused_add_view_8""")
 @CUDA
 def test_compiled_layer_kernel_list_cuda():
     layer = make_layer("cuda", torch.bfloat16)
-    forward, backward = compiled_kernel_lists(layer, torch.randn(2, 203, 64, device="cuda",
-                                                                 dtype=torch.bfloat16))
+    # No shape padding: Inductor's pad_mm pass times padded against plain matmuls of the
+    # projections (203 rows) while compiling, so which of them it pads (and the pointwise
+    # kernels around them) changed from run to run on the H200 (session 22: three runs, three
+    # lists, differing only there).
+    with torch._inductor.config.patch(shape_padding=False):
+        forward, backward = compiled_kernel_lists(layer, torch.randn(2, 203, 64, device="cuda",
+                                                                     dtype=torch.bfloat16))
     assert_gate_fused(forward, backward)
     assert_fsa_calls(forward, backward)
     if TORCH == (2, 11):      # the GPU image's torch
@@ -211,41 +216,40 @@ triton_poi_fused_gated_combine_sigmoid_unbind_view_9
 extern_kernels.mm""")
         assert_expected_inline("\n".join(backward), """\
 extern_kernels.mm
-triton_poi_fused_gated_combine_backward_mm_selected_attention_backward_view_window_attention_backward_0
-triton_poi_fused_mm_view_1
+triton_poi_fused_gated_combine_backward_selected_attention_backward_view_window_attention_backward_0
 extern_kernels.mm
-triton_per_fused_compressed_attention_backward_gated_combine_gated_combine_backward_mm_selected_attention_backward_view_window_attention_backward_2
+triton_per_fused_compressed_attention_backward_gated_combine_gated_combine_backward_selected_attention_backward_view_window_attention_backward_1
 fsa.compressed_attention_backward
 fsa.selected_attention_backward
 fsa.window_attention_backward
-triton_poi_fused_gated_combine_backward_sigmoid_sigmoid_backward_stack_view_3
-triton_poi_fused_sigmoid_backward_view_4
-triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_view_5
-triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_6
+triton_poi_fused_gated_combine_backward_sigmoid_sigmoid_backward_stack_view_2
+triton_poi_fused_sigmoid_backward_view_3
+triton_poi_fused__to_copy_add_arange_cat_cos_div_mul_neg_pow_sin_slice_slice_backward_unsqueeze_view_4
+triton_poi_fused__to_copy_add_arange_bitwise_not_cat_clone_cos_div_masked_fill_mul_neg_pow_sin_slice_slice_backward_sub_transpose_unsqueeze_5
 extern_kernels.bmm
-triton_poi_fused__to_copy_add_arange_bitwise_and_cat_cos_div_floor_divide_ge_index_lt_mul_neg_new_zeros_permute_pow_scalar_tensor_sin_slice_slice_backward_sub_sum_unsqueeze_view_where_7
-triton_per_fused_permute_sum_view_8
-triton_poi_fused_bitwise_not_clone_masked_fill_transpose_9
+triton_poi_fused__to_copy_add_arange_bitwise_and_cat_cos_div_floor_divide_ge_index_lt_mul_neg_new_zeros_permute_pow_scalar_tensor_sin_slice_slice_backward_sub_sum_unsqueeze_view_where_6
+triton_per_fused_permute_sum_view_7
+triton_poi_fused_bitwise_not_clone_masked_fill_transpose_8
 extern_kernels.bmm
-triton_poi_fused_add_arange_bitwise_and_cat_floor_divide_ge_index_lt_mul_new_zeros_permute_scalar_tensor_sub_sum_unsqueeze_view_where_10
-triton_per_fused_permute_sum_view_8
-triton_poi_fused_add_view_11
-triton_poi_fused_add_view_11
-triton_red_fused_sum_12
-triton_per_fused_sum_13
+triton_poi_fused_add_arange_bitwise_and_cat_floor_divide_ge_index_lt_mul_new_zeros_permute_scalar_tensor_sub_sum_unsqueeze_view_where_9
+triton_per_fused_permute_sum_view_7
+triton_poi_fused_add_view_10
+triton_poi_fused_add_view_10
+triton_red_fused_sum_11
+triton_per_fused_sum_12
 extern_kernels.mm
 extern_kernels.mm
 extern_kernels.mm
 extern_kernels.mm
 extern_kernels.mm
 extern_kernels.bmm
-triton_poi_fused_sum_view_14
+triton_poi_fused_sum_view_13
 extern_kernels.bmm
-triton_poi_fused_sum_view_14
+triton_poi_fused_sum_view_13
 extern_kernels.mm
 extern_kernels.mm
 extern_kernels.mm
-triton_poi_fused_add_view_15""")
+triton_poi_fused_add_view_14""")
 
 
 def check_dynamic_lengths(device, lengths, packed: bool):
