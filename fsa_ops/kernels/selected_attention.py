@@ -55,11 +55,11 @@ LOG2E = 1.4426950408889634
 LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
 # Default partial workspace: the whole call's partials split into equal token chunks, as many
 # as MIN_WORKSPACE_BYTES goes into them (rounded to the nearest whole number, 1 to MAX_CHUNKS).
-# Every extra chunk costs the backward ~0.6 ms at 64K on an H100 (float32 dK/dV sums and dK/dV
-# piece partials read and written; H100 sweep: benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/;
-# since session 22 a block's only piece adds to the sums itself: ~0.23 ms a chunk at G = 4 on
-# an H200), hence rounding, not ceiling: at G = 1 the 64K call's 1.03 GiB of partials took two chunks, one
-# of them 3% full, and one chunk is 15% faster in the backward (H200, session 14).
+# Every extra chunk costs the backward time: float32 dK/dV sums and piece partials read and
+# written, ~0.6 ms at 64K on an H100 (benchmarks/results/NVIDIA_H100_80GB_HBM3/tuning/); since a
+# block's only piece adds to the sums itself, ~0.23 ms at G = 4 on an H200 (session 22). Hence
+# rounding, not ceiling: at G = 1 the 64K call's 1.03 GiB of partials took two chunks, one of
+# them 3% full, and one chunk is 15% faster in the backward (H200, session 14).
 MAX_CHUNKS = 4
 MIN_WORKSPACE_BYTES = 1 << 30
 SLOTS_IN_FLIGHT = 4          # slot partials the reduction kernels load at once
