@@ -111,15 +111,22 @@ def full_span(lo, hi, all_lo, all_hi, BLOCK):
 
 
 @triton.jit
+def place_by_rank(x, rank, col):
+    """x, rank [T, NP] (each row of rank a permutation of col = arange(NP)) -> [T, NP] with
+    x[t, c] in column rank[t, c]: one [T, NP, NP] one-hot sum, no sorting network (tl.sort's is
+    ~50x slower in the interpreter that CI runs)."""
+    return tl.sum(tl.where(rank[:, None, :] == col[None, :, None], x[:, None, :], 0), 2)
+
+
+@triton.jit
 def sort_rows(value, col):
     """value [T, NP] int32, col = arange(NP) -> every row sorted ascending. By rank (NP is
-    small): column c goes to the number of columns that precede it, ties by column, in one
-    [T, NP, NP] comparison; tl.sort's network is ~50x slower in the interpreter that CI runs."""
+    small): column c goes to the number of columns that precede it, ties by column."""
     mine = value[:, :, None]                              # [T, c, 1]
     other = value[:, None, :]                             # [T, 1, c']
     earlier = col[None, None, :] < col[None, :, None]     # c' < c
     rank = tl.sum(((other < mine) | ((other == mine) & earlier)).to(tl.int32), 2)
-    return tl.sum(tl.where(rank[:, None, :] == col[None, :, None], other, 0), 2)
+    return place_by_rank(value, rank, col)
 
 
 @triton.jit

@@ -40,7 +40,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .common import (INTERPRETING, block_sizes, dot, dot_modes, full_span, gqa_tile,
+from .common import (INTERPRETING, block_sizes, dot, dot_modes, full_span, gqa_tile, place_by_rank,
                      register_cap, sequence_tables, sort_rows)
 
 LOG2E = 1.4426950408889634
@@ -108,15 +108,12 @@ def _chunk_scores(q, lse2, K_CMP, kv_base, stride_kt, key_row0, i0, c, d, d_ok, 
 @triton.jit
 def _sort_ascending(best_s, best_j):
     """best_s, best_j [BLOCK_T, NP] -> both with each row ordered worst first (score asc,
-    block desc), by rank: one [BLOCK_T, NP, NP] comparison. Blocks of a row are distinct."""
+    block desc), by rank (as common.sort_rows). Blocks of a row are distinct."""
     col = tl.arange(0, best_s.shape[1])
     s_mine, s_other = best_s[:, :, None], best_s[:, None, :]
     j_mine, j_other = best_j[:, :, None], best_j[:, None, :]
-    worse = (s_other < s_mine) | ((s_other == s_mine) & (j_other > j_mine))
-    rank = tl.sum(worse.to(tl.int32), 2)
-    onehot = rank[:, None, :] == col[None, :, None]                  # [T, slot, column]
-    return (tl.sum(tl.where(onehot, best_s[:, None, :], 0.0), 2),
-            tl.sum(tl.where(onehot, best_j[:, None, :], 0), 2))
+    rank = tl.sum(((s_other < s_mine) | ((s_other == s_mine) & (j_other > j_mine))).to(tl.int32), 2)
+    return place_by_rank(best_s, rank, col), place_by_rank(best_j, rank, col)
 
 
 @triton.jit
@@ -151,8 +148,8 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
     SORTED (NP >= 2): the top-n is kept ordered worst first, so a round needs no search for
     the worst slot: the best candidate goes in by shifting the slots below it down one, over
     slot 0.
-    PAIRED_TOP (sorted rounds): the best candidate and its column come from one reduction of
-    (score, column) pairs instead of two reductions in a row."""
+    PAIRED_TOP: the best candidate and its column come from one reduction of (score, column)
+    pairs instead of two reductions in a row (the launcher uses it with SORTED only)."""
     NEVER: tl.constexpr = 2147483647
     if FILL:
         best_s = tl.where(candidate & (j0 == 0), chunk_s, best_s)
@@ -164,15 +161,16 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
     # Candidates: valid blocks above the token's current n-th best.
     chunk_s = tl.where(candidate & (chunk_s > tl.min(best_s, 1)[:, None]), chunk_s, float("-inf"))
     rounds = tl.max(tl.sum((chunk_s > float("-inf")).to(tl.int32), 1), 0)
-    if SORTED:
+    if PAIRED_TOP:
         columns = b[None, :] + tl.zeros_like(chunk_s).to(tl.int32)
-        for _ in range(rounds):
-            # The best candidate, the smaller block on ties.
-            if PAIRED_TOP:
-                top_s, top_b = tl.reduce((chunk_s, columns), 1, _better)
-            else:
-                top_s = tl.max(chunk_s, 1)
-                top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+    for _ in range(rounds):
+        # The best candidate, the smaller block on ties.
+        if PAIRED_TOP:
+            top_s, top_b = tl.reduce((chunk_s, columns), 1, _better)
+        else:
+            top_s = tl.max(chunk_s, 1)
+            top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+        if SORTED:
             # Slots below the candidate move down one (slot 0, the worst, drops out) and the
             # slot just below it takes it. A kept block scoring equal to it stays above it:
             # chunk blocks come after every kept block. A candidate no better than slot 0
@@ -183,19 +181,14 @@ def _absorb(best_s, best_j, chunk_s, j0, b, candidate, FILL: tl.constexpr, SORTE
             stay = best_s >= top_s[:, None]
             best_s = tl.where(shift, next_s, tl.where(stay, best_s, top_s[:, None]))
             best_j = tl.where(shift, next_j, tl.where(stay, best_j, j0 + top_b[:, None]))
-            chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
-    else:
-        for _ in range(rounds):
-            # The best candidate, the smaller block on ties.
-            top_s = tl.max(chunk_s, 1)
-            top_b = tl.min(tl.where(chunk_s == top_s[:, None], b[None, :], NEVER), 1)
+        else:
             worst_s = tl.min(best_s, 1)
             worst_j = tl.max(tl.where(best_s == worst_s[:, None], best_j, -NEVER), 1)
             # Chunk blocks come after every kept block, so only a strictly higher score wins.
             replace = (top_s > worst_s)[:, None] & (best_j == worst_j[:, None])
             best_s = tl.where(replace, top_s[:, None], best_s)
             best_j = tl.where(replace, j0 + top_b[:, None], best_j)
-            chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
+        chunk_s = tl.where(b[None, :] == top_b[:, None], float("-inf"), chunk_s)
     return best_s, best_j
 
 
@@ -343,8 +336,8 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
     D = 128), `span` (rows of a token span, common.gqa_tile; 0: G heads of one token),
     `half_split` (split_dot's two float16 terms, else three bfloat16), `sorted_topn` (the running
     top-n kept ordered, _absorb's SORTED; None: from the tile, below), `paired_top` (its
-    PAIRED_TOP; None: on, except in the interpreter, whose reduction of pairs is ~20x slower
-    than its max): tuning knobs
+    PAIRED_TOP, with sorted rounds only; None: on, except in the interpreter, whose reduction of
+    pairs is ~20x slower than its max): tuning knobs
     (benchmarks/sweep_select_blocks.py)."""
     batch, num_queries, num_heads, head_dim = q.shape
     num_kv_heads = k_cmp.shape[2]
@@ -401,7 +394,7 @@ def select_blocks_forward(q, k_cmp, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: i
         G=group, GP=sizes.group_pow2, SPAN=span, HEAD_DIM=head_dim, BLOCK_T=sizes.block_t,
         BLOCK_D=sizes.block_d, KEYS=keys, BLOCK_B=block_b, NP=num_slots,
         FILL=block_b == num_slots and blocks_per_chunk <= num_selected_blocks, SORTED=sorted_topn,
-        PAIRED_TOP=not INTERPRETING if paired_top is None else paired_top,
+        PAIRED_TOP=sorted_topn and (not INTERPRETING if paired_top is None else paired_top),
         **dot_modes(q.dtype),
         # Weights up to min(U, R) units: exact in float16 up to 2048, in bfloat16 up to 256.
         # The interpreter's float16 products are right, its bfloat16 ones are not.
