@@ -293,14 +293,14 @@ def _load_block(K, V, batch, kv_head, block, k_start, k_len, select_block_size,
                 stride_kb, stride_kt, stride_kh, HEAD_DIM: tl.constexpr, BLOCK_N: tl.constexpr,
                 BLOCK_D: tl.constexpr):
     """K and V of one selection block [BLOCK_N, BLOCK_D] (zero past the block or sequence),
-    and _block_keys' rel and key_ok."""
+    and _block_keys' rel, key_ok and key_rows."""
     d = tl.arange(0, BLOCK_D)
     rel, key_ok, key_rows = _block_keys(batch, kv_head, block, k_start, k_len, select_block_size,
                                         stride_kb, stride_kt, stride_kh, BLOCK_N)
     offsets = key_rows + d[None, :]
     mask = key_ok[:, None] & (d < HEAD_DIM)[None, :]
     return (tl.load(K + offsets, mask=mask, other=0.0), tl.load(V + offsets, mask=mask, other=0.0),
-            rel, key_ok)
+            rel, key_ok, key_rows)
 
 
 @triton.jit
@@ -425,9 +425,9 @@ def _partials_of_piece(
         block, q_start, q_len, k_start, k_len = _block_of_piece(
             SELECTION, ORDER, ROW_SEQ, CU_Q, CU_K, bh, first, batch, kv_head, num_entries,
             NUM_SELECTED, stride_sb, stride_st, stride_sh)
-        k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
-                                        select_block_size, stride_kb, stride_kt, stride_kh,
-                                        HEAD_DIM, BLOCK_N, BLOCK_D)
+        k, v, rel, key_ok, _rows = _load_block(K, V, batch, kv_head, block, k_start, k_len,
+                                               select_block_size, stride_kb, stride_kt,
+                                               stride_kh, HEAD_DIM, BLOCK_N, BLOCK_D)
         d = tl.arange(0, BLOCK_D)
         d_ok = d < HEAD_DIM
         last_key = _whole_block_last_key(block, k_len, select_block_size, BLOCK_N)
@@ -914,9 +914,9 @@ def _selected_bwd_whole(
     """One piece of _selected_bwd_chunks (block `block` of kv head bh, entries first .. end),
     every operand D wide."""
     BLOCK_M: tl.constexpr = BLOCK_T * GP
-    k, v, rel, key_ok = _load_block(K, V, batch, kv_head, block, k_start, k_len,
-                                    select_block_size, stride_kb, stride_kt, stride_kh,
-                                    HEAD_DIM, BLOCK_N, BLOCK_D)
+    k, v, rel, key_ok, key_rows = _load_block(K, V, batch, kv_head, block, k_start, k_len,
+                                              select_block_size, stride_kb, stride_kt, stride_kh,
+                                              HEAD_DIM, BLOCK_N, BLOCK_D)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
     dk = tl.zeros([BLOCK_N, BLOCK_D], tl.float32)
@@ -949,8 +949,6 @@ def _selected_bwd_whole(
             tl.store(DQ_PART + part[:, None] * HEAD_DIM + d[None, :],
                      dq.to(DQ_PART.dtype.element_ty), mask=row_mask)
 
-    _, _, key_rows = _block_keys(batch, kv_head, block, k_start, k_len, select_block_size,
-                                 stride_kb, stride_kt, stride_kh, BLOCK_N)
     if ATOMIC:
         kv_mask = key_ok[:, None] & d_ok[None, :]
         tl.atomic_add(DK_PART + key_rows + d[None, :], dk, mask=kv_mask, sem="relaxed")
