@@ -84,6 +84,38 @@ def test_deterministic_flag_reaches_the_selected_backward(deterministic):
     assert "fsa::window_attention_backward" in calls
 
 
+def test_selected_backward_runs_after_the_other_branches():
+    """nsa_attention's backward, as the dispatcher sees it: gated_combine's first, then the
+    compressed and window branches', the selected branch's last, so the compressed branch's
+    saved output and incoming gradient are freed before the selected backward, the layer's
+    memory peak (functional._LateCompressed). The gradients are the oracle's."""
+    p = Problem(batch=1, q_lens=[90], k_lens=[90], packed=False, num_kv_heads=2, group=2,
+                head_dim=16, compress_block_size=32, compress_stride=16, select_block_size=16,
+                num_selected_blocks=3, num_init_blocks=1, num_local_blocks=1, window_size=20,
+                dtype=f64, seed=3)
+    t = p.tensors(requires_grad=True)
+    inputs = [t[n] for n in ("q", "k", "v", "k_cmp", "v_cmp", "g_cmp", "g_slc", "g_swa")]
+    calls = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.name().endswith("_backward"):
+                calls.append(func.name())
+            return func(*args, **(kwargs or {}))
+
+    o, idx = fsa_ops.nsa_attention(*inputs, **p.block_kwargs(), return_indices=True)
+    do = torch.randn_like(o)
+    with Record():
+        grads = torch.autograd.grad(o, inputs, do)
+    assert calls == ["fsa::gated_combine_backward", "fsa::compressed_attention_backward",
+                     "fsa::window_attention_backward", "fsa::selected_attention_backward"]
+    expected = torch.autograd.grad(R.nsa_attention(*inputs, **p.block_kwargs(), indices=idx),
+                                   inputs, do)
+    for name, got, want in zip(("q", "k", "v", "k_cmp", "v_cmp", "g_cmp", "g_slc", "g_swa"),
+                               grads, expected):
+        assert rel_error(got, want) <= REL_TOL[f64], name
+
+
 # ----------------------------------------------------------------------------- gradients
 
 @settings(max_examples=8)
