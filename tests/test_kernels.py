@@ -734,6 +734,17 @@ def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
     assert chunks == S.MAX_CHUNKS or tokens * per_token <= 3 * S.MIN_WORKSPACE_BYTES // 2 + 64 * per_token
     if (seqlen, heads, dtype) == (65536, 4, torch.bfloat16):
         assert chunks == 1
+    # The backward's default (the layer's memory peak): one chunk where the forward has one,
+    # else chunks of about BACKWARD_WORKSPACE_BYTES, at most BACKWARD_MAX_CHUNKS of them.
+    backward = S.backward_chunk_tokens(q, 16)
+    backward_chunks = -(-seqlen // backward)
+    assert backward <= tokens and backward_chunks <= S.BACKWARD_MAX_CHUNKS
+    assert (backward_chunks == 1) == (chunks == 1)
+    assert chunks == 1 or backward * per_token >= 2 * S.BACKWARD_WORKSPACE_BYTES // 3
+    if (seqlen, heads, dtype) == (65536, 16, torch.bfloat16):       # G = 4 on 4 kv heads
+        assert (chunks, backward_chunks) == (4, 8)
+    assert S.backward_chunk_tokens(q, 16, workspace_bytes=256 << 20) == S.chunk_tokens_for(
+        q, 16, workspace_bytes=256 << 20)
     small = S.chunk_tokens_for(q, 16, workspace_bytes=256 << 20)
     assert small == seqlen or small == max(64, (256 << 20) // per_token // 64 * 64)
     # The merge overlaps the partials where measured faster: G = 3, 4 over several chunks

@@ -21,7 +21,8 @@ that picked it inner), with an exact log-sum-exp merge.
 
 Why token chunks: the partial buffers hold C * n * Hq * D elements, not Tq * n * Hq * D (at
 64K tokens, G = 16, bf16: 17 GiB). The forward barely notices the split; the backward pays
-per chunk (its dK/dV sums), so the default takes at most MAX_CHUNKS chunks.
+per chunk (its dK/dV sums), but holds the NSA layer's memory peak, so where the forward
+splits a call by default the backward's chunks are half the size (backward_chunk_tokens).
 
 Backward, same order and no atomics (bitwise reproducible), once per token chunk:
 4. `_selected_bwd_chunks`: one program per piece (a block picked by many tokens, the forced
@@ -62,6 +63,14 @@ LN2 = tl.constexpr(0.6931471805599453)   # kernels read it: must be a constexpr
 # them 3% full, and one chunk is 15% faster in the backward (H200, session 14).
 MAX_CHUNKS = 4
 MIN_WORKSPACE_BYTES = 1 << 30
+# The deterministic backward's default, where the forward takes several chunks: half their
+# size, up to twice as many. Its dQ partials are the NSA layer's memory peak: at 64K, G = 4,
+# 8 chunks of 0.5 GiB instead of 4 of 1 GiB took the layer's fwd+bwd from 3.44 to 2.39 GiB (with
+# the compressed branch's backward moved before it; SDPA's: 1.63) for ~0.95 ms. A call the
+# forward does in one chunk stays one: at G = 1 two chunks saved 0.5 GiB for +23% (3.12 ms
+# against 2.54). H200, session 23.
+BACKWARD_MAX_CHUNKS = 8
+BACKWARD_WORKSPACE_BYTES = 1 << 29
 SLOTS_IN_FLIGHT = 4          # slot partials the reduction kernels load at once
 
 
@@ -91,18 +100,29 @@ def partial_bytes(q: torch.Tensor, num_selected: int) -> int:
     return num_selected * q.shape[2] * (q.shape[3] * q.element_size() + 8)
 
 
-def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
+def chunk_tokens_for(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0,
+                     default_bytes: int = MIN_WORKSPACE_BYTES, max_chunks: int = MAX_CHUNKS) -> int:
     """Tokens per chunk, a multiple of 64 (at least 64, at most Tq): as many as
     `workspace_bytes` of partials hold; by default Tq split into equal chunks, round(partials /
-    MIN_WORKSPACE_BYTES) of them, at least 1 and at most MAX_CHUNKS."""
+    default_bytes) of them, at least 1 and at most max_chunks."""
     num_queries, per_token = q.shape[1], partial_bytes(q, num_selected)
     if workspace_bytes:
         tokens = workspace_bytes // per_token // 64 * 64
     else:
         total = num_queries * per_token
-        chunks = min(MAX_CHUNKS, max(1, (total + MIN_WORKSPACE_BYTES // 2) // MIN_WORKSPACE_BYTES))
+        chunks = min(max_chunks, max(1, (total + default_bytes // 2) // default_bytes))
         tokens = triton.cdiv(triton.cdiv(num_queries, chunks), 64) * 64
     return min(max(1, num_queries), max(64, tokens))
+
+
+def backward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
+    """Tokens per chunk of the deterministic backward: chunk_tokens_for's, but where that
+    splits the call by default, chunks of BACKWARD_WORKSPACE_BYTES (at most
+    BACKWARD_MAX_CHUNKS)."""
+    tokens = chunk_tokens_for(q, num_selected, workspace_bytes)
+    if workspace_bytes or tokens >= q.shape[1]:
+        return tokens
+    return chunk_tokens_for(q, num_selected, 0, BACKWARD_WORKSPACE_BYTES, BACKWARD_MAX_CHUNKS)
 
 
 def overlapped_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
@@ -1114,7 +1134,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
-    `chunk_tokens` / `workspace_bytes` as in the forward; `num_stages` (0: backward_stages, or
+    `chunk_tokens` / `workspace_bytes` as in the forward (default: backward_chunk_tokens,
+    smaller chunks than the forward's); `num_stages` (0: backward_stages, or
     1 with deterministic=False); `max_registers` (common.register_cap) defaults to no cap:
     the piece kernel's two float32 dK/dV accumulators alone take 128 registers a thread, and
     a cap of 168 spills ~0.9 KB; `reduce_tokens` (tokens per dQ-reduction program, a power
@@ -1146,6 +1167,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     # Rows per tile: 64 with 4 warps, or 32 with 8 warps past D = 128 (q, dO, K, V tiles and
     # two float32 accumulators must fit the SM). H100 sweep: benchmarks/results/.../tuning/.
+    chunk_tokens = chunk_tokens or backward_chunk_tokens(q, n, workspace_bytes)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
         rows or (64 if head_dim <= 128 else 32), chunk_tokens, workspace_bytes)
