@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from . import validation as check
+from .ops import _compressed_attention_grad
 
 
 @dataclass(frozen=True)
@@ -45,22 +46,20 @@ class _LateCompressed(torch.autograd.Function):
     keeping its saved o_cmp and its incoming gradient alive through the selected branch's
     backward, the layer's memory peak (0.5 GiB of 3.44 at 64K, G = 4, H200). Made here, the
     node runs right after gated_combine's, frees both, and the selected backward comes last.
-    The gradient is the op's own (ops._compressed_attention_grad's call)."""
+    The gradient is the op's own: ops._compressed_attention_grad."""
 
     @staticmethod
     def forward(ctx, q, k_cmp, v_cmp, o, lse, arguments):
         """arguments: compressed_attention's after v_cmp, check_values left out (one tuple:
         Dynamo refuses one tensor passed twice, as cu_seqlens_q and cu_seqlens_k often are)."""
         ctx.save_for_backward(q, k_cmp, v_cmp, o, lse)
-        ctx.arguments = arguments
+        ctx.arguments = (*arguments, False)      # as the op's setup_context keeps them
         return o
 
     @staticmethod
     def backward(ctx, do):
-        q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
-        grads = torch.ops.fsa.compressed_attention_backward(
-            do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments, False)
-        return (*grads, None, None, None)
+        dq, dk_cmp, dv_cmp = _compressed_attention_grad(ctx, do, None)[:3]
+        return dq, dk_cmp, dv_cmp, None, None, None
 
 
 def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor, g_cmp: Tensor,
