@@ -59,11 +59,11 @@ def _(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
 
 @torch.library.register_fake("fsa::compressed_attention_backward")
 def _(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
-      compress_stride, scale, check_values=True):
+      compress_stride, scale, check_values=True, dq_accumulate=None):
     op = "compressed_attention_backward"
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                      compress_block_size, compress_stride, scale, op=op)
-    check.check_grad_output(op, do, o, lse, q)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
     return q.new_empty(q.shape), k_cmp.new_empty(k_cmp.shape), v_cmp.new_empty(v_cmp.shape)
 
 
@@ -78,10 +78,11 @@ def _(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k, select_block_siz
 
 
 @torch.library.register_fake("fsa::window_attention_backward")
-def _(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size, scale, check_values=True):
+def _(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size, scale, check_values=True,
+      dq_accumulate=None):
     op = "window_attention_backward"
     check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op)
-    check.check_grad_output(op, do, o, lse, q)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 

@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from . import validation as check
-from .ops import _compressed_attention_grad
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,19 @@ def resolve_cu_seqlens(cu_seqlens, cu_seqlens_q, cu_seqlens_k):
 
 class _LateCompressed(torch.autograd.Function):
     """o_cmp [B, Tq, Hq, D], computed without autograd, given compressed_attention's gradient
-    by a node made after the selected and window branches' nodes.
+    by a node made after the selected branch's; also passes q through (q_window), for the
+    window branch's node (_LateWindow), so that the window's dq comes back here.
 
-    Why: autograd runs the newest ready node first. compressed_attention has to run first in
-    the forward (select_blocks reads its lse), so its own node would run its backward last,
-    keeping its saved o_cmp and its incoming gradient alive through the selected branch's
-    backward, the layer's memory peak (0.5 GiB of 3.44 at 64K, G = 4, H200). Made here, the
-    node runs right after gated_combine's, frees both, and the selected backward comes last.
-    The gradient is the op's own: ops._compressed_attention_grad."""
+    Why late: autograd runs the newest ready node first. compressed_attention has to run
+    first in the forward (select_blocks reads its lse), so its own node would run its backward
+    last, keeping its saved o_cmp and its incoming gradient alive through the selected
+    branch's backward, the layer's memory peak (0.5 GiB of 3.44 at 64K, G = 4, H200, session
+    23). Made here, it runs before the selected backward.
+    Why q passes through: the window's dq reaches q through this node, which hands it to
+    compressed_attention_backward as dq_accumulate. One dq buffer, not two, is then alive
+    during the selected backward, in eager autograd and in compiled graphs alike (Inductor
+    would sum the branches' dq in one kernel after the last of them: 2.63 GiB against eager's
+    2.39 at 64K, G = 4, H200, session 23), and no add kernel is needed for it."""
 
     @staticmethod
     def forward(ctx, q, k_cmp, v_cmp, o, lse, arguments):
@@ -54,12 +58,35 @@ class _LateCompressed(torch.autograd.Function):
         Dynamo refuses one tensor passed twice, as cu_seqlens_q and cu_seqlens_k often are)."""
         ctx.save_for_backward(q, k_cmp, v_cmp, o, lse)
         ctx.arguments = (*arguments, False)      # as the op's setup_context keeps them
+        return o, q
+
+    @staticmethod
+    def backward(ctx, do, dq_window):
+        q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
+        dq, dk_cmp, dv_cmp = torch.ops.fsa.compressed_attention_backward(
+            do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments,
+            dq_accumulate=dq_window.contiguous())
+        return dq, dk_cmp, dv_cmp, None, None, None
+
+
+class _LateWindow(torch.autograd.Function):
+    """o_swa [B, Tq, Hq, D], computed without autograd, given window_attention's gradient by
+    the newest node: its backward runs first, and its dq goes to q through _LateCompressed's
+    q_window."""
+
+    @staticmethod
+    def forward(ctx, q_window, k, v, o, lse, arguments):
+        """arguments: window_attention's after v, check_values left out."""
+        ctx.save_for_backward(q_window, k, v, o, lse)
+        ctx.arguments = (*arguments, False)
         return o
 
     @staticmethod
     def backward(ctx, do):
-        dq, dk_cmp, dv_cmp = _compressed_attention_grad(ctx, do, None)[:3]
-        return dq, dk_cmp, dv_cmp, None, None, None
+        q, k, v, o, lse = ctx.saved_tensors
+        dq, dk, dv = torch.ops.fsa.window_attention_backward(do.contiguous(), q, k, v, o, lse,
+                                                              *ctx.arguments)
+        return dq, dk, dv, None, None, None
 
 
 def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor, g_cmp: Tensor,
@@ -104,8 +131,8 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
     # construction, so no later op reads data to check it again.
     cmp_arguments = (cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size, compress_stride,
                      scale)
-    # On detached inputs: the compressed branch's gradient node is made after the other
-    # branches' (_LateCompressed). Block selection has no gradient.
+    # The range branches run on detached inputs: their gradient nodes are made after the
+    # selected branch's (_LateCompressed, _LateWindow). Block selection has no gradient.
     q_, k_cmp_ = q.detach(), k_cmp.detach()
     o_cmp, lse_cmp = fsa.compressed_attention(q_, k_cmp_, v_cmp.detach(), *cmp_arguments,
                                               check_values)
@@ -115,8 +142,9 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
                                 num_local_blocks, scale, False)
     o_slc, _ = fsa.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                       select_block_size, scale, False, deterministic)
-    o_swa, _ = fsa.window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale,
-                                    False)
-    o_cmp = _LateCompressed.apply(q, k_cmp, v_cmp, o_cmp, lse_cmp, cmp_arguments)
+    swa_arguments = (cu_seqlens_q, cu_seqlens_k, window_size, scale)
+    o_swa, lse_swa = fsa.window_attention(q_, k.detach(), v.detach(), *swa_arguments, False)
+    o_cmp, q_window = _LateCompressed.apply(q, k_cmp, v_cmp, o_cmp, lse_cmp, cmp_arguments)
+    o_swa = _LateWindow.apply(q_window, k, v, o_swa, lse_swa, swa_arguments)
     o = fsa.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
     return (o, indices) if return_indices else o

@@ -103,7 +103,10 @@ def gated_combine(o_cmp: Tensor, o_slc: Tensor, o_swa: Tensor, g_cmp: Tensor, g_
 
 
 # ---------------------------------------------------------------------------------------------
-# Backward ops (o and lse are passed for kernels that reuse them; the oracle recomputes)
+# Backward ops (o and lse are passed for kernels that reuse them; the oracle recomputes).
+# `dq_accumulate` (like q) of the range branches' backward: a gradient of q from elsewhere,
+# returned added to this op's dq, so that a caller summing branches (nsa_attention) holds one
+# dq buffer, not two, and needs no add of its own.
 # ---------------------------------------------------------------------------------------------
 
 @torch.library.custom_op("fsa::compressed_attention_backward", mutates_args=())
@@ -111,15 +114,17 @@ def compressed_attention_backward(do: Tensor, q: Tensor, k_cmp: Tensor, v_cmp: T
                                   lse: Tensor, cu_seqlens_q: Optional[Tensor],
                                   cu_seqlens_k: Optional[Tensor], seqlen_k: int,
                                   compress_block_size: int, compress_stride: int,
-                                  scale: float, check_values: bool = True) -> Tensors3:
+                                  scale: float, check_values: bool = True,
+                                  dq_accumulate: Optional[Tensor] = None) -> Tensors3:
     op = "compressed_attention_backward"
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                      compress_block_size, compress_stride, scale, op=op,
                                      check_values=check_values)
-    check.check_grad_output(op, do, o, lse, q)
-    return reference.compressed_attention_backward(do, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k,
-                                                   seqlen_k, compress_block_size, compress_stride,
-                                                   scale)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
+    grads = reference.compressed_attention_backward(do, q, k_cmp, v_cmp, cu_seqlens_q,
+                                                    cu_seqlens_k, seqlen_k, compress_block_size,
+                                                    compress_stride, scale)
+    return reference.accumulate_dq(grads, dq_accumulate)
 
 
 @torch.library.custom_op("fsa::selected_attention_backward", mutates_args=())
@@ -139,14 +144,15 @@ def selected_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, ind
 @torch.library.custom_op("fsa::window_attention_backward", mutates_args=())
 def window_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, lse: Tensor,
                               cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
-                              window_size: int, scale: float,
-                              check_values: bool = True) -> Tensors3:
+                              window_size: int, scale: float, check_values: bool = True,
+                              dq_accumulate: Optional[Tensor] = None) -> Tensors3:
     op = "window_attention_backward"
     check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op,
                                  check_values=check_values)
-    check.check_grad_output(op, do, o, lse, q)
-    return reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
-                                               window_size, scale)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
+    grads = reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
+                                                window_size, scale)
+    return reference.accumulate_dq(grads, dq_accumulate)
 
 
 @torch.library.custom_op("fsa::gated_combine_backward", mutates_args=())

@@ -384,6 +384,16 @@ def gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa) -> Tensor:
     return out.to(o_cmp.dtype).contiguous()
 
 
+def accumulate_dq(grads, dq_accumulate):
+    """A backward op's (dq, dk, dv) with dq_accumulate (a gradient of q from elsewhere, or
+    None) added to dq."""
+    if dq_accumulate is None:
+        return grads
+    dq, dk, dv = grads
+    cdt = compute_dtype(dq.dtype)
+    return (dq.to(cdt) + dq_accumulate.to(cdt)).to(dq.dtype), dk, dv
+
+
 def gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
     """(d o_cmp, d o_slc, d o_swa, d g_cmp, d g_slc, d g_swa)."""
     cdt = compute_dtype(o_cmp.dtype)

@@ -14,6 +14,8 @@ Checks here read shapes, dtypes and devices only. `check_cu_seqlens_values` and
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import Tensor
 
@@ -346,9 +348,12 @@ def check_lse(op: str, q: Tensor, lse: Tensor):
                 lambda: f"must have shape {_dims(q.shape[:3])}")
 
 
-def check_grad_output(op: str, do: Tensor, o: Tensor, lse: Tensor, q: Tensor):
-    """Backward ops: do and o shaped and typed like q, lse like the forward's."""
-    for name, x in (("do", do), ("o", o)):
+def check_grad_output(op: str, do: Tensor, o: Tensor, lse: Tensor, q: Tensor,
+                      dq_accumulate: Optional[Tensor] = None):
+    """Backward ops: do and o (and dq_accumulate, where given) shaped and typed like q, lse like
+    the forward's."""
+    extra = () if dq_accumulate is None else (("dq_accumulate", dq_accumulate),)
+    for name, x in (("do", do), ("o", o), *extra):
         _check_tensor(op, name, x, 4)
         _check_same(op, "q", q, name, x)
         for dim in range(4):

@@ -35,36 +35,3 @@ def test_smoke_preset_writes_spec_rows(tmp_path):
     assert len([x for x in table if x.startswith("| ") and x.count("|") == 11]) == len(rows) + 1
     summary = [x for x in table if x.startswith("| ") and x.count("|") == 13]
     assert len(summary) == 1 + 2 * 2          # header + (fwd, fwdbwd) for each of the two G
-
-
-def test_overlap_probe_variants_equal_nsa_attention(monkeypatch):
-    """benchmarks/overlap_probe.py's stream variants make nsa_attention's op calls: with the
-    streams stubbed out (CPU), their output and gradients equal fsa_ops.nsa_attention's.
-    1200 tokens: more than n = 16 blocks of 64, so the selection's arguments matter."""
-    import contextlib
-
-    import torch
-
-    import fsa_ops
-    from benchmarks import overlap_probe
-    from benchmarks.run import WINDOW, Bench, branch_inputs
-    from fsa_ops.testing import rel_error
-
-    class Stream:
-        def wait_stream(self, other):
-            pass
-    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
-    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
-    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, s: None)
-    q, k, v, k_cmp, v_cmp = branch_inputs(Bench(torch.device("cpu"), torch.float32), 1200, 1,
-                                          requires_grad=True)
-    gates = [torch.rand(q.shape[:3], requires_grad=True) for _ in range(3)]
-    inputs = (q, k, v, k_cmp, v_cmp, *gates)
-    grad = torch.randn_like(q)
-    out = fsa_ops.nsa_attention(*inputs, window_size=WINDOW)
-    expected = (out, *torch.autograd.grad(out, inputs, grad))
-    for compressed_on_side in (False, True):
-        out = overlap_probe.streamed_nsa(Stream(), compressed_on_side)(*inputs)
-        got = (out, *torch.autograd.grad(out, inputs, grad))
-        for a, b in zip(got, expected):
-            assert rel_error(a, b) <= 1e-6

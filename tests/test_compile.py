@@ -122,8 +122,8 @@ extern_kernels.mm""")
 extern_kernels.mm
 extern_kernels.mm
 cpp_fused_compressed_attention_backward_gated_combine_backward_selected_attention_backward_view_window_attention_backward_0
-fsa.compressed_attention_backward
 fsa.window_attention_backward
+fsa.compressed_attention_backward
 fsa.selected_attention_backward
 cpp_fused_bitwise_not_clone_masked_fill_transpose_1
 extern_kernels.bmm

@@ -433,7 +433,8 @@ def test_range_kernels_small_tiles(packed, dtype):
     """Compressed and window attention, forward and backward, with 16-key steps and 4-token
     tiles against the float64 oracle. At these lengths each tile loop runs all three of its
     parts (masked start, unmasked middle, masked end; range_attention's docstring), which the
-    default tiles reach only at long lengths; queries sit behind keys, G = 3 pads the tile."""
+    default tiles reach only at long lengths; queries sit behind keys, G = 3 pads the tile.
+    Also the dQ kernel's dq_accumulate."""
     k_lens, q_lens = ([190, 7, 0, 121], [150, 7, 0, 121]) if packed else ([200] * 2, [170] * 2)
     p = Problem(batch=1 if packed else 2, q_lens=q_lens, k_lens=k_lens, packed=packed,
                 num_kv_heads=2, group=3, head_dim=16, compress_block_size=16, compress_stride=8,
@@ -467,6 +468,14 @@ def test_range_kernels_small_tiles(packed, dtype):
         floors = attention_gradient_floors(getattr(R, name), getattr(R, name + "_backward"),
                                            ref_inputs, ref_args, do.double(), p.scale)
         check_backward(p, {name: list(zip(grads, zip(refs, floors)))})
+        # dq_accumulate: added into dq by the dQ kernel; dK and dV are the same bits.
+        addend = torch.randn(o.shape, generator=gen).to(DEVICE, dtype)
+        poison_allocator(DEVICE)
+        summed = range_attention_backward(do, *inputs, o, lse, *call, query_splits=splits,
+                                          dq_accumulate=addend, **small_backward)
+        assert torch.equal(summed[1], grads[1]) and torch.equal(summed[2], grads[2]), name
+        check_backward(p, {name + " (dq_accumulate)": [
+            (summed[0], (refs[0] + addend.double(), floors[0]))]})
 
 
 def boundary_selection(q_len, k_len, num_kv_heads, block):

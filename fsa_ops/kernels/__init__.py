@@ -41,6 +41,10 @@ def _dense(*tensors):
     return [x.contiguous() for x in tensors]
 
 
+def _dense_or_none(x):
+    return None if x is None else x.contiguous()
+
+
 # ---------------------------------------------------------------------------------------------
 # Forward
 # ---------------------------------------------------------------------------------------------
@@ -105,33 +109,34 @@ def _gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):
 
 def _compressed_attention_backward(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k,
                                    seqlen_k, compress_block_size, compress_stride, scale,
-                                   check_values=True):
+                                   check_values=True, dq_accumulate=None):
     op = "compressed_attention_backward"
     check.check_compressed_attention(q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k,
                                      compress_block_size, compress_stride, scale, op=op,
                                      check_values=check_values)
-    check.check_grad_output(op, do, o, lse, q)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
     if q.dtype == torch.float64:
-        return reference.compressed_attention_backward(
+        return reference.accumulate_dq(reference.compressed_attention_backward(
             do, q, k_cmp, v_cmp, cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size,
-            compress_stride, scale)
+            compress_stride, scale), dq_accumulate)
     return range_attention.range_attention_backward(
         *_dense(do, q, k_cmp, v_cmp, o, lse), cu_seqlens_q, cu_seqlens_k, seqlen_k,
-        MODE_COMPRESSED, 0, compress_block_size, compress_stride, scale)
+        MODE_COMPRESSED, 0, compress_block_size, compress_stride, scale,
+        dq_accumulate=_dense_or_none(dq_accumulate))
 
 
 def _window_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, window_size,
-                               scale, check_values=True):
+                               scale, check_values=True, dq_accumulate=None):
     op = "window_attention_backward"
     check.check_window_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale, op=op,
                                  check_values=check_values)
-    check.check_grad_output(op, do, o, lse, q)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
     if q.dtype == torch.float64:
-        return reference.window_attention_backward(do, q, k, v, cu_seqlens_q, cu_seqlens_k,
-                                                   window_size, scale)
+        return reference.accumulate_dq(reference.window_attention_backward(
+            do, q, k, v, cu_seqlens_q, cu_seqlens_k, window_size, scale), dq_accumulate)
     return range_attention.range_attention_backward(
         *_dense(do, q, k, v, o, lse), cu_seqlens_q, cu_seqlens_k, k.shape[1], MODE_WINDOW,
-        window_size, 1, 1, scale)
+        window_size, 1, 1, scale, dq_accumulate=_dense_or_none(dq_accumulate))
 
 
 def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,

@@ -26,6 +26,8 @@ tiles where the rows end. Range arithmetic is int32 (positions); offsets are int
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import triton
 import triton.language as tl
@@ -285,7 +287,7 @@ def _dq_key_tiles(dq, q, do, lse2, delta, K, V, kv_base, stride_kt, key_lo, key_
 
 @triton.jit
 def _range_attention_bwd_dq(
-    Q, K, V, DO, LSE, DELTA, DQ, ROW_SEQ, CU_Q, CU_K,
+    Q, K, V, DO, LSE, DELTA, DQ, DQ_ACC, ROW_SEQ, CU_Q, CU_K,
     stride_qb, stride_qt, stride_qh,
     stride_kb, stride_kt, stride_kh,
     stride_lb, stride_lt,
@@ -293,10 +295,12 @@ def _range_attention_bwd_dq(
     window_size, cmp_block, cmp_stride,
     MODE: tl.constexpr, G: tl.constexpr, GP: tl.constexpr, HEAD_DIM: tl.constexpr,
     BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, UPCAST: tl.constexpr, IEEE: tl.constexpr,
+    ACCUMULATE: tl.constexpr,
 ):
-    """Shapes as in _range_attention_bwd_dkdv, DQ like Q. Grid (cdiv(Tq, BLOCK_T), B * Hkv),
-    the forward's tiling and three-part key loop: a program owns the G heads of BLOCK_T tokens
-    and walks their keys."""
+    """Shapes as in _range_attention_bwd_dkdv, DQ (and DQ_ACC) like Q. Grid (cdiv(Tq, BLOCK_T),
+    B * Hkv), the forward's tiling and three-part key loop: a program owns the G heads of
+    BLOCK_T tokens and walks their keys. ACCUMULATE: DQ = DQ_ACC + this branch's dQ, one
+    rounding."""
     batch, kv_head, token, head, row_ok = gqa_tile(num_queries, num_kv_heads, G, GP, BLOCK_T, GP)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < HEAD_DIM
@@ -316,7 +320,10 @@ def _range_attention_bwd_dq(
                        BLOCK_N, UPCAST, IEEE)
     dq = _dq_key_tiles(dq, *rows, full_hi, hi, hi, first, count, d, d_ok, scale_log2, True,
                        BLOCK_N, UPCAST, IEEE)
-    tl.store(DQ + row_offsets, (dq * scale).to(DQ.dtype.element_ty), mask=row_mask)
+    dq = dq * scale
+    if ACCUMULATE:
+        dq += tl.load(DQ_ACC + row_offsets, mask=row_mask, other=0.0).to(tl.float32)
+    tl.store(DQ + row_offsets, dq.to(DQ.dtype.element_ty), mask=row_mask)
 
 
 def range_attention_forward(q, k, v, cu_seqlens_q, cu_seqlens_k, seqlen_k: int, mode: int,
@@ -377,9 +384,11 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
                              mode: int, window_size: int, cmp_block: int, cmp_stride: int,
                              scale: float, query_splits: int = 0, dkdv_rows: int = 64,
                              dkdv_block_n: int = 0, dkdv_warps: int = 0, num_stages: int = 0,
-                             dq_rows: int = 64, dq_block_n: int = 0, dq_warps: int = 0):
+                             dq_rows: int = 64, dq_block_n: int = 0, dq_warps: int = 0,
+                             dq_accumulate: Optional[torch.Tensor] = None):
     """do, q, o [B, Tq, Hq, D]; k, v [B, rows, Hkv, D]; lse [B, Tq, Hq] float32 from the
-    forward -> (dq, dk, dv) shaped like q, k, v. All tensors contiguous.
+    forward -> (dq, dk, dv) shaped like q, k, v. All tensors contiguous. `dq_accumulate`
+    (like q): a gradient of q from elsewhere, added into the returned dq by the dQ kernel.
 
     `query_splits` S (0: from the shapes): the dK/dV programs of one key tile split the query
     tokens into S spans and write float32 partials, summed in split order (deterministic).
@@ -393,7 +402,8 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
     group = num_heads // num_kv_heads
     dq = torch.empty_like(q)
     if dq.numel() == 0 or k.numel() == 0:
-        return dq.zero_(), torch.zeros_like(k), torch.zeros_like(v)
+        dq = dq.zero_() if dq_accumulate is None else dq.copy_(dq_accumulate)
+        return dq, torch.zeros_like(k), torch.zeros_like(v)
     delta = row_dot(do, o)
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, seqlen_k)
     key_seq = key_sequences(None if cu_seqlens_k is None else cu_k, num_key_rows,
@@ -426,9 +436,10 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
         dk, dv = dk.sum(0).to(k.dtype), dv.sum(0).to(v.dtype)
     dq_sizes = block_sizes(group, head_dim, dq_rows)
     _range_attention_bwd_dq[(triton.cdiv(num_queries, dq_sizes.block_t), batch * num_kv_heads)](
-        q, k, v, do, lse, delta, dq, row_seq, cu_q, cu_k, *strides, *params,
+        q, k, v, do, lse, delta, dq, dq if dq_accumulate is None else dq_accumulate,
+        row_seq, cu_q, cu_k, *strides, *params,
         BLOCK_T=dq_sizes.block_t, BLOCK_N=dq_block_n or sizes.block_n,
-        num_warps=dq_warps or sizes.num_warps, **common)
+        num_warps=dq_warps or sizes.num_warps, ACCUMULATE=dq_accumulate is not None, **common)
     return dq, dk, dv
 
 
