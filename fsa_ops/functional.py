@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from . import validation as check
+from .ops import _window_attention_grad
 
 
 @dataclass(frozen=True)
@@ -70,23 +71,20 @@ class _LateCompressed(torch.autograd.Function):
 
 
 class _LateWindow(torch.autograd.Function):
-    """o_swa [B, Tq, Hq, D], computed without autograd, given window_attention's gradient by
-    the newest node: its backward runs first, and its dq goes to q through _LateCompressed's
-    q_window."""
+    """o_swa [B, Tq, Hq, D], computed without autograd, given window_attention's gradient
+    (the op's own: ops._window_attention_grad) by the newest node: its backward runs first,
+    and its dq goes to q through _LateCompressed's q_window."""
 
     @staticmethod
     def forward(ctx, q_window, k, v, o, lse, arguments):
         """arguments: window_attention's after v, check_values left out."""
         ctx.save_for_backward(q_window, k, v, o, lse)
-        ctx.arguments = (*arguments, False)
+        ctx.arguments = (*arguments, False)      # as the op's setup_context keeps them
         return o
 
     @staticmethod
     def backward(ctx, do):
-        q, k, v, o, lse = ctx.saved_tensors
-        dq, dk, dv = torch.ops.fsa.window_attention_backward(do.contiguous(), q, k, v, o, lse,
-                                                              *ctx.arguments)
-        return dq, dk, dv, None, None, None
+        return (*_window_attention_grad(ctx, do, None)[:3], None, None, None)
 
 
 def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor, g_cmp: Tensor,

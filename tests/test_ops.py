@@ -72,6 +72,21 @@ def test_range_backward_dq_accumulate(p):
         assert torch.equal(dk_sum, dk) and torch.equal(dv_sum, dv), name
 
 
+class RecordOps(TorchDispatchMode):
+    """Records every op call as (name, {argument name: value}), positional and keyword
+    arguments bound to the schema's names."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        names = (a.name for a in func._schema.arguments)
+        self.calls.append((func.name(), dict(zip(names, args), **kwargs)))
+        return func(*args, **kwargs)
+
+
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_deterministic_flag_reaches_the_selected_backward(deterministic):
     """nsa_attention(deterministic=...) -> selected_attention -> its autograd ->
@@ -83,20 +98,13 @@ def test_deterministic_flag_reaches_the_selected_backward(deterministic):
                 dtype=torch.float32, seed=5)
     t = p.tensors(requires_grad=True)
     names = ("q", "k", "v", "k_cmp", "v_cmp", "g_cmp", "g_slc", "g_swa")
-    calls = {}
-
-    class Record(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            calls[func.name()] = func._schema, args, kwargs or {}
-            return func(*args, **(kwargs or {}))
-
-    with Record():
+    with RecordOps() as record:
         out = fsa_ops.nsa_attention(*(t[n] for n in names), **p.block_kwargs(),
                                     deterministic=deterministic)
         out.sum().backward()
+    calls = dict(record.calls)
     for op in ("fsa::selected_attention", "fsa::selected_attention_backward"):
-        schema, args, kwargs = calls[op]
-        bound = dict(zip((a.name for a in schema.arguments), args), **kwargs)
+        bound = calls[op]
         assert bound.get("deterministic", True) is deterministic, (op, bound)
         assert bound.get("check_values", True) is False, op
     assert "fsa::window_attention_backward" in calls
@@ -114,20 +122,12 @@ def test_selected_backward_runs_after_the_other_branches():
                 dtype=f64, seed=3)
     t = p.tensors(requires_grad=True)
     inputs = [t[n] for n in ("q", "k", "v", "k_cmp", "v_cmp", "g_cmp", "g_slc", "g_swa")]
-    calls = []
-
-    class Record(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            if func.name().endswith("_backward"):
-                names = [a.name for a in func._schema.arguments]
-                bound = dict(zip(names, args), **(kwargs or {}))
-                calls.append((func.name(), bound.get("dq_accumulate") is not None))
-            return func(*args, **(kwargs or {}))
-
     o, idx = fsa_ops.nsa_attention(*inputs, **p.block_kwargs(), return_indices=True)
     do = torch.randn_like(o)
-    with Record():
+    with RecordOps() as record:
         grads = torch.autograd.grad(o, inputs, do)
+    calls = [(name, bound.get("dq_accumulate") is not None) for name, bound in record.calls
+             if name.endswith("_backward")]
     assert calls == [("fsa::gated_combine_backward", False),
                      ("fsa::window_attention_backward", False),
                      ("fsa::compressed_attention_backward", True),
