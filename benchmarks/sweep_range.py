@@ -39,6 +39,20 @@ BACKWARD = [
     # 32-key dK/dV tiles on 4 warps: offline sm_90a, compressed, G = 4, 60 B of spill stores
     # against the default 64-key tile's 364 (its [keys, D] products fall back to mma.sync)
     dict(dkdv_block_n=32),
+    # Deeper pipelines, and the Triton fused-attention tutorial's Hopper shapes: dK/dV owns
+    # 128 keys and walks 32 rows at a time, dQ owns 128 rows and walks 32 keys.
+    dict(dkdv_stages=3),
+    dict(dq_stages=3),
+    dict(dkdv_block_n=128, dkdv_rows=32),
+    dict(dkdv_block_n=128, dkdv_rows=32, dkdv_warps=8),
+    dict(dkdv_block_n=128, dkdv_rows=64, dkdv_warps=8),
+    dict(dkdv_block_n=128, dkdv_rows=32, dkdv_warps=8, dkdv_stages=3),
+    dict(dq_rows=128, dq_block_n=32),
+    dict(dq_rows=128, dq_block_n=32, dq_warps=8),
+    dict(dq_rows=128, dq_block_n=32, dq_warps=8, dq_stages=3),
+    dict(dq_rows=128, dq_warps=8, dq_stages=3),
+    dict(dkdv_rows=32, dkdv_stages=3),
+    dict(dkdv_stages=4, dq_stages=4),
 ]
 
 

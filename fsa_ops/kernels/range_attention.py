@@ -383,8 +383,9 @@ def key_sequences(cu_seqlens_k, num_key_rows: int, row_stride: int, device) -> t
 def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k: int,
                              mode: int, window_size: int, cmp_block: int, cmp_stride: int,
                              scale: float, query_splits: int = 0, dkdv_rows: int = 64,
-                             dkdv_block_n: int = 0, dkdv_warps: int = 0, num_stages: int = 0,
+                             dkdv_block_n: int = 0, dkdv_warps: int = 0, dkdv_stages: int = 0,
                              dq_rows: int = 64, dq_block_n: int = 0, dq_warps: int = 0,
+                             dq_stages: int = 0,
                              dq_accumulate: Optional[torch.Tensor] = None):
     """do, q, o [B, Tq, Hq, D]; k, v [B, rows, Hkv, D]; lse [B, Tq, Hq] float32 from the
     forward -> (dq, dk, dv) shaped like q, k, v. All tensors contiguous. `dq_accumulate`
@@ -410,8 +411,7 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
                             cmp_stride if mode else 1, q.device)
     sizes = block_sizes(group, head_dim)
     common = dict(MODE=mode, G=group, GP=sizes.group_pow2, HEAD_DIM=head_dim,
-                  BLOCK_D=sizes.block_d, **dot_modes(q.dtype),
-                  num_stages=num_stages or sizes.num_stages)
+                  BLOCK_D=sizes.block_d, **dot_modes(q.dtype))
     strides = (q.stride(0), q.stride(1), q.stride(2), k.stride(0), k.stride(1), k.stride(2),
                lse.stride(0), lse.stride(1))
     params = (num_queries, num_key_rows, num_kv_heads, scale, scale * LOG2E, window_size,
@@ -431,7 +431,8 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
         q, k, v, do, lse, delta, dk, dv, row_seq, key_seq, cu_q, cu_k,
         *strides, k.numel(), *params, split_tokens,
         BLOCK_T=dkdv_sizes.block_t, BLOCK_N=block_n,
-        num_warps=dkdv_warps or (4 if sizes.block_d <= 128 else 8), **common)
+        num_warps=dkdv_warps or (4 if sizes.block_d <= 128 else 8),
+        num_stages=dkdv_stages or sizes.num_stages, **common)
     if splits > 1:
         dk, dv = dk.sum(0).to(k.dtype), dv.sum(0).to(v.dtype)
     dq_sizes = block_sizes(group, head_dim, dq_rows)
@@ -439,7 +440,8 @@ def range_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, se
         q, k, v, do, lse, delta, dq, dq if dq_accumulate is None else dq_accumulate,
         row_seq, cu_q, cu_k, *strides, *params,
         BLOCK_T=dq_sizes.block_t, BLOCK_N=dq_block_n or sizes.block_n,
-        num_warps=dq_warps or sizes.num_warps, ACCUMULATE=dq_accumulate is not None, **common)
+        num_warps=dq_warps or sizes.num_warps, num_stages=dq_stages or sizes.num_stages,
+        ACCUMULATE=dq_accumulate is not None, **common)
     return dq, dk, dv
 
 
