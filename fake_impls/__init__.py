@@ -69,11 +69,11 @@ def _(do, q, k_cmp, v_cmp, o, lse, cu_seqlens_q, cu_seqlens_k, seqlen_k, compres
 
 @torch.library.register_fake("fsa::selected_attention_backward")
 def _(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k, select_block_size, scale,
-      check_values=True, deterministic=True):
+      check_values=True, deterministic=True, dq_accumulate=None):
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op)
-    check.check_grad_output(op, do, o, lse, q)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 

@@ -37,6 +37,29 @@ def resolve_cu_seqlens(cu_seqlens, cu_seqlens_q, cu_seqlens_k):
     return cu_seqlens_q, cu_seqlens_k
 
 
+class _LateSelected(torch.autograd.Function):
+    """o_slc [B, Tq, Hq, D], computed without autograd, given selected_attention's gradient
+    by a node that also passes q through (q_compressed) for _LateCompressed: the dq of the
+    other two branches comes back through it and goes to selected_attention_backward as
+    dq_accumulate, so its dQ reduction adds it (no add kernel after it, eager or compiled).
+    Its backward waits for that dq, so it runs last, as the selected op's own node did."""
+
+    @staticmethod
+    def forward(ctx, q, k, v, indices, o, lse, arguments, deterministic):
+        """arguments: selected_attention's after indices, up to scale."""
+        ctx.save_for_backward(q, k, v, indices, o, lse)
+        ctx.arguments = (*arguments, False, deterministic)   # as the op's setup_context keeps them
+        return o, q
+
+    @staticmethod
+    def backward(ctx, do, dq_compressed):
+        q, k, v, indices, o, lse = ctx.saved_tensors
+        dq, dk, dv = torch.ops.fsa.selected_attention_backward(
+            do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments,
+            dq_accumulate=dq_compressed.contiguous())
+        return dq, dk, dv, None, None, None, None, None
+
+
 class _LateCompressed(torch.autograd.Function):
     """o_cmp [B, Tq, Hq, D], computed without autograd, given compressed_attention's gradient
     by a node made after the selected branch's; also passes q through (q_window), for the
@@ -129,20 +152,25 @@ def nsa_attention(q: Tensor, k: Tensor, v: Tensor, k_cmp: Tensor, v_cmp: Tensor,
     # construction, so no later op reads data to check it again.
     cmp_arguments = (cu_seqlens_q, cu_seqlens_k, seqlen_k, compress_block_size, compress_stride,
                      scale)
-    # The range branches run on detached inputs: their gradient nodes are made after the
-    # selected branch's (_LateCompressed, _LateWindow). Block selection has no gradient.
-    q_, k_cmp_ = q.detach(), k_cmp.detach()
+    # Every branch runs on detached inputs; its gradient node comes after (_LateSelected,
+    # _LateCompressed, _LateWindow), chained through q so that the backward runs window,
+    # compressed, selected, each adding the dq before it. Block selection has no gradient.
+    q_, k_, v_, k_cmp_ = q.detach(), k.detach(), v.detach(), k_cmp.detach()
     o_cmp, lse_cmp = fsa.compressed_attention(q_, k_cmp_, v_cmp.detach(), *cmp_arguments,
                                               check_values)
     indices = fsa.select_blocks(q_, k_cmp_, lse_cmp, cu_seqlens_q,
                                 cu_seqlens_k, seqlen_k, compress_block_size, compress_stride,
                                 select_block_size, num_selected_blocks, num_init_blocks,
                                 num_local_blocks, scale, False)
-    o_slc, _ = fsa.selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                      select_block_size, scale, False, deterministic)
+    slc_arguments = (cu_seqlens_q, cu_seqlens_k, select_block_size, scale)
+    o_slc, lse_slc = fsa.selected_attention(q_, k_, v_, indices, *slc_arguments, False,
+                                            deterministic)
     swa_arguments = (cu_seqlens_q, cu_seqlens_k, window_size, scale)
-    o_swa, lse_swa = fsa.window_attention(q_, k.detach(), v.detach(), *swa_arguments, False)
-    o_cmp, q_window = _LateCompressed.apply(q, k_cmp, v_cmp, o_cmp, lse_cmp, cmp_arguments)
+    o_swa, lse_swa = fsa.window_attention(q_, k_, v_, *swa_arguments, False)
+    o_slc, q_compressed = _LateSelected.apply(q, k, v, indices, o_slc, lse_slc, slc_arguments,
+                                              deterministic)
+    o_cmp, q_window = _LateCompressed.apply(q_compressed, k_cmp, v_cmp, o_cmp, lse_cmp,
+                                            cmp_arguments)
     o_swa = _LateWindow.apply(q_window, k, v, o_swa, lse_swa, swa_arguments)
     o = fsa.gated_combine(o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa)
     return (o, indices) if return_indices else o

@@ -104,7 +104,7 @@ def gated_combine(o_cmp: Tensor, o_slc: Tensor, o_swa: Tensor, g_cmp: Tensor, g_
 
 # ---------------------------------------------------------------------------------------------
 # Backward ops (o and lse are passed for kernels that reuse them; the oracle recomputes).
-# `dq_accumulate` (like q) of the range branches' backward: a gradient of q from elsewhere,
+# `dq_accumulate` (like q) of the attention backward ops: a gradient of q from elsewhere,
 # returned added to this op's dq, so that a caller summing branches (nsa_attention) holds one
 # dq buffer, not two, and needs no add of its own.
 # ---------------------------------------------------------------------------------------------
@@ -132,13 +132,15 @@ def selected_attention_backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, ind
                                 o: Tensor, lse: Tensor, cu_seqlens_q: Optional[Tensor],
                                 cu_seqlens_k: Optional[Tensor], select_block_size: int,
                                 scale: float, check_values: bool = True,
-                                deterministic: bool = True) -> Tensors3:
+                                deterministic: bool = True,
+                                dq_accumulate: Optional[Tensor] = None) -> Tensors3:
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op, check_values=check_values)
-    check.check_grad_output(op, do, o, lse, q)
-    return reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
-                                                 select_block_size, scale)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
+    grads = reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q,
+                                                  cu_seqlens_k, select_block_size, scale)
+    return reference.accumulate_dq(grads, dq_accumulate)
 
 
 @torch.library.custom_op("fsa::window_attention_backward", mutates_args=())

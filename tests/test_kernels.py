@@ -147,8 +147,9 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
     upstream gradient times do_scale), against the oracle's backward: {name: [(grad, ref), ...]}. The
     selected backward also runs with one tile per piece and in three token chunks, so blocks
     picked by several tiles take the piece-reduction path and dK/dV sum over token chunks
-    even at small T, and with deterministic=False (float32 atomics); the compressed backward with its dK/dV
-    query range split in three (float32 partials), which long sequences use."""
+    even at small T, and with deterministic=False (float32 atomics), both with a dq_accumulate
+    (its dq is then the oracle's plus it); the compressed backward with its dK/dV query range
+    split in three (float32 partials), which long sequences use."""
     t, indices = problem_inputs(p, device, edit)
     ref_t = {k: v.to(oracle_dtype) for k, v in t.items()}
     cu_q, cu_k = p.cu_seqlens(device)
@@ -168,13 +169,18 @@ def run_backward_ops(p: Problem, device, oracle_dtype=torch.float64, edit=None, 
         refs = list(zip(refs, floors))
         results[name] = list(zip(grads, refs))
         if name == "selected_attention":
+            addend = torch.randn(o.shape, generator=gen).to(device=device, dtype=p.dtype)
+            refs_added = [(refs[0][0] + addend.to(oracle_dtype), refs[0][1]), *refs[1:]]
             poison_allocator(device)
             chunked = selected_attention_backward(do, *inputs, o, lse, *args, chunk_entries=1,
-                                                  chunk_tokens=three_chunks(inputs[0]))
-            results[name + " (piece per tile, token chunks)"] = list(zip(chunked, refs))
+                                                  chunk_tokens=three_chunks(inputs[0]),
+                                                  dq_accumulate=addend)
+            results[name + " (piece per tile, token chunks, dq_accumulate)"] = list(
+                zip(chunked, refs_added))
             poison_allocator(device)
-            atomic = fsa.selected_attention_backward(do, *inputs, o, lse, *args, False, False)
-            results[name + " (deterministic=False)"] = list(zip(atomic, refs))
+            atomic = fsa.selected_attention_backward(do, *inputs, o, lse, *args, False, False,
+                                                     addend)
+            results[name + " (deterministic=False, dq_accumulate)"] = list(zip(atomic, refs_added))
         if name == "compressed_attention" and p.dtype != torch.float64:
             poison_allocator(device)
             split = range_attention_backward(

@@ -32,7 +32,7 @@ fsa::selected_attention(Tensor q, Tensor k, Tensor v, Tensor indices, Tensor? cu
 fsa::window_attention(Tensor q, Tensor k, Tensor v, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale, bool check_values=True) -> (Tensor, Tensor)
 fsa::gated_combine(Tensor o_cmp, Tensor o_slc, Tensor o_swa, Tensor g_cmp, Tensor g_slc, Tensor g_swa) -> Tensor
 fsa::compressed_attention_backward(Tensor do, Tensor q, Tensor k_cmp, Tensor v_cmp, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt seqlen_k, SymInt compress_block_size, SymInt compress_stride, float scale, bool check_values=True, Tensor? dq_accumulate=None) -> (Tensor, Tensor, Tensor)
-fsa::selected_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor indices, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True, bool deterministic=True) -> (Tensor, Tensor, Tensor)
+fsa::selected_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor indices, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt select_block_size, float scale, bool check_values=True, bool deterministic=True, Tensor? dq_accumulate=None) -> (Tensor, Tensor, Tensor)
 fsa::window_attention_backward(Tensor do, Tensor q, Tensor k, Tensor v, Tensor o, Tensor lse, Tensor? cu_seqlens_q, Tensor? cu_seqlens_k, SymInt window_size, float scale, bool check_values=True, Tensor? dq_accumulate=None) -> (Tensor, Tensor, Tensor)
 fsa::gated_combine_backward(Tensor do, Tensor o_cmp, Tensor o_slc, Tensor o_swa, Tensor g_cmp, Tensor g_slc, Tensor g_swa) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)""")
 
@@ -56,20 +56,25 @@ def test_opcheck_selected_nondeterministic(p):
 
 @settings(max_examples=4)
 @given(problems(max_len=96, head_dims=(16, 32), dtypes=[torch.float32]))
-def test_range_backward_dq_accumulate(p):
-    """The range branches' backward ops with dq_accumulate: schema, fake impl (opcheck), and
-    dq = the op's own dq + dq_accumulate, dk and dv unchanged."""
+def test_backward_dq_accumulate(p):
+    """The attention backward ops with dq_accumulate (the selected one with either
+    deterministic flag): schema, fake impl (opcheck), and dq = the op's own dq +
+    dq_accumulate, dk and dv unchanged."""
     t = p.tensors(requires_grad=True)
     for name, args in op_calls(p, t, p.random_indices()):
-        if name not in ("compressed_attention_backward", "window_attention_backward"):
+        if name not in ("compressed_attention_backward", "window_attention_backward",
+                        "selected_attention_backward"):
             continue
         op = getattr(fsa, name).default
         addend = torch.randn_like(args[1])
-        torch.library.opcheck(op, args, {"dq_accumulate": addend})
-        dq, dk, dv = op(*args)
-        dq_sum, dk_sum, dv_sum = op(*args, dq_accumulate=addend)
-        assert rel_error(dq_sum, dq + addend) <= REL_TOL[torch.float32], name
-        assert torch.equal(dk_sum, dk) and torch.equal(dv_sum, dv), name
+        flag_sets = [{}, {"deterministic": False}] if name.startswith("selected") else [{}]
+        for flags in flag_sets:
+            torch.library.opcheck(op, args, {"dq_accumulate": addend, **flags})
+            dq, dk, dv = op(*args, **flags)
+            dq_sum, dk_sum, dv_sum = op(*args, dq_accumulate=addend, **flags)
+            assert rel_error(dq_sum, dq + addend) <= REL_TOL[torch.float32], (name, flags)
+            if not flags:           # float32 atomics: dk and dv may differ in the last bits
+                assert torch.equal(dk_sum, dk) and torch.equal(dv_sum, dv), name
 
 
 class RecordOps(TorchDispatchMode):
@@ -89,9 +94,9 @@ class RecordOps(TorchDispatchMode):
 
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_deterministic_flag_reaches_the_selected_backward(deterministic):
-    """nsa_attention(deterministic=...) -> selected_attention -> its autograd ->
-    selected_attention_backward, recorded at the dispatcher; the other backward ops take no
-    such flag."""
+    """nsa_attention(deterministic=...) -> selected_attention and, through
+    functional._LateSelected, selected_attention_backward, recorded at the dispatcher; the
+    other backward ops take no such flag."""
     p = Problem(batch=2, q_lens=[70, 70], k_lens=[70, 70], packed=False, num_kv_heads=2, group=3,
                 head_dim=16, compress_block_size=32, compress_stride=16, select_block_size=16,
                 num_selected_blocks=3, num_init_blocks=1, num_local_blocks=1, window_size=20,
@@ -114,8 +119,8 @@ def test_selected_backward_runs_after_the_other_branches():
     """nsa_attention's backward, as the dispatcher sees it: gated_combine's first, then the
     window and compressed branches', the selected branch's last, so the range branches' saved
     outputs and incoming gradients are freed before the selected backward, the layer's memory
-    peak, and the window's dq is added into the compressed branch's by its op (functional.
-    _LateCompressed, _LateWindow). The gradients are the oracle's."""
+    peak; each branch after the first adds the dq before it through its op's dq_accumulate
+    (functional._LateSelected, _LateCompressed, _LateWindow). The gradients are the oracle's."""
     p = Problem(batch=1, q_lens=[90], k_lens=[90], packed=False, num_kv_heads=2, group=2,
                 head_dim=16, compress_block_size=32, compress_stride=16, select_block_size=16,
                 num_selected_blocks=3, num_init_blocks=1, num_local_blocks=1, window_size=20,
@@ -131,7 +136,7 @@ def test_selected_backward_runs_after_the_other_branches():
     assert calls == [("fsa::gated_combine_backward", False),
                      ("fsa::window_attention_backward", False),
                      ("fsa::compressed_attention_backward", True),
-                     ("fsa::selected_attention_backward", False)]
+                     ("fsa::selected_attention_backward", True)]
     expected = torch.autograd.grad(R.nsa_attention(*inputs, **p.block_kwargs(), indices=idx),
                                    inputs, do)
     for name, got, want in zip(("q", "k", "v", "k_cmp", "v_cmp", "g_cmp", "g_slc", "g_swa"),

@@ -140,17 +140,19 @@ def _window_attention_backward(do, q, k, v, o, lse, cu_seqlens_q, cu_seqlens_k, 
 
 
 def _selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
-                                 select_block_size, scale, check_values=True, deterministic=True):
+                                 select_block_size, scale, check_values=True, deterministic=True,
+                                 dq_accumulate=None):
     op = "selected_attention_backward"
     check.check_selected_attention(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
                                    select_block_size, scale, op=op, check_values=check_values)
-    check.check_grad_output(op, do, o, lse, q)
+    check.check_grad_output(op, do, o, lse, q, dq_accumulate)
     if q.dtype == torch.float64:
-        return reference.selected_attention_backward(do, q, k, v, indices, cu_seqlens_q,
-                                                     cu_seqlens_k, select_block_size, scale)
+        return reference.accumulate_dq(reference.selected_attention_backward(
+            do, q, k, v, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, scale),
+            dq_accumulate)
     return selected_attention.selected_attention_backward(
         *_dense(do, q, k, v, indices, o, lse), cu_seqlens_q, cu_seqlens_k, select_block_size,
-        scale, deterministic=deterministic)
+        scale, deterministic=deterministic, dq_accumulate=_dense_or_none(dq_accumulate))
 
 
 def _gated_combine_backward(do, o_cmp, o_slc, o_swa, g_cmp, g_slc, g_swa):

@@ -1040,15 +1040,15 @@ def _selected_bwd_chunks(
 
 @triton.jit
 def _selected_bwd_dq(
-    DQ, DQ_PART, SELECTION,
+    DQ, DQ_ACC, DQ_PART, SELECTION,
     stride_qb, stride_qt, stride_qh, stride_sb, stride_st, stride_sh,
     token_base, token_stop, num_kv_heads, part_entries, num_selected,
     G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_D: tl.constexpr,
-    UNROLL: tl.constexpr,
+    UNROLL: tl.constexpr, ACCUMULATE: tl.constexpr,
 ):
     """Grid (cdiv(chunk tokens, BLOCK_T) * G, B * Hkv), one launch per token chunk: dQ = sum
     of the used slots' partials, in slot order (unused slots' rows hold stale data: tl.where
-    keeps them out)."""
+    keeps them out). ACCUMULATE: DQ = DQ_ACC (like DQ) + that sum, one rounding."""
     bh, member, local = _reduction_program(G, BLOCK_T)
     batch = bh // num_kv_heads
     kv_head = bh % num_kv_heads
@@ -1068,8 +1068,11 @@ def _selected_bwd_dq(
                            other=0.0)
             acc += tl.where(used[:, None], dq_s.to(tl.float32), 0.0)
     head = kv_head * G + member
-    tl.store(DQ + batch * stride_qb + token[:, None] * stride_qt + head * stride_qh + d[None, :],
-             acc.to(DQ.dtype.element_ty), mask=t_ok[:, None] & d_ok[None, :])
+    offsets = batch * stride_qb + token[:, None] * stride_qt + head * stride_qh + d[None, :]
+    mask = t_ok[:, None] & d_ok[None, :]
+    if ACCUMULATE:
+        acc += tl.load(DQ_ACC + offsets, mask=mask, other=0.0).to(tl.float32)
+    tl.store(DQ + offsets, acc.to(DQ.dtype.element_ty), mask=mask)
 
 
 @triton.jit
@@ -1130,9 +1133,11 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
                                 chunk_tokens: int = 0, workspace_bytes: int = 0,
                                 num_stages: int = 0, max_registers: int = 0,
                                 reduce_tokens: int = 16, deterministic: bool = True,
-                                split_head_dim: bool | None = None):
+                                split_head_dim: bool | None = None,
+                                dq_accumulate: Optional[torch.Tensor] = None):
     """do, q, o [B, Tq, Hq, D]; k, v [B, Tk, Hkv, D]; indices [B, Tq, Hkv, n]; lse [B, Tq, Hq]
-    float32 from the forward -> (dq, dk, dv). All tensors contiguous. `chunk_entries` (a
+    float32 from the forward -> (dq, dk, dv). All tensors contiguous. `dq_accumulate` (like
+    q): a gradient of q from elsewhere, added into the returned dq. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
     `chunk_tokens` / `workspace_bytes` as in the forward (default: backward_chunk_tokens,
     smaller chunks than the forward's); `num_stages` (0: backward_stages, or
@@ -1154,13 +1159,14 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     batch, num_queries, num_heads, head_dim = q.shape
     seqlen_k, num_kv_heads, n = k.shape[1], k.shape[2], indices.shape[3]
     if q.numel() == 0 or k.numel() == 0:
-        return torch.zeros_like(q), torch.zeros_like(k), torch.zeros_like(v)
+        dq = torch.zeros_like(q) if dq_accumulate is None else dq_accumulate.clone()
+        return dq, torch.zeros_like(k), torch.zeros_like(v)
     if not deterministic:
         # One stage: with backward_stages' 3 the atomic path's selected fwd+bwd took 16.66 ms at
         # G = 4 in the harness, against 14.65 with one (H200, sessions 14 and 13).
         return _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                                          select_block_size, scale, rows, num_warps, chunk_entries,
-                                         num_stages or 1, max_registers)
+                                         num_stages or 1, max_registers, dq_accumulate)
     num_stages = num_stages or backward_stages(q, num_heads // num_kv_heads)
     if split_head_dim is None:
         split_head_dim = backward_splits_head_dim(q)
@@ -1213,11 +1219,11 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
             num_warps=num_warps, num_stages=num_stages, **register_cap(max_registers),
         )
         _selected_bwd_dq[(triton.cdiv(token_stop - token_base, reduce_tokens) * group, bh)](
-            dq, dq_part, sel,
+            dq, dq if dq_accumulate is None else dq_accumulate, dq_part, sel,
             dq.stride(0), dq.stride(1), dq.stride(2), sel.stride(0), sel.stride(1), sel.stride(2),
             token_base, token_stop, num_kv_heads, part_entries, n,
             G=group, HEAD_DIM=head_dim, BLOCK_T=reduce_tokens, BLOCK_D=sizes.block_d,
-            UNROLL=SLOTS_IN_FLIGHT, num_warps=4,
+            UNROLL=SLOTS_IN_FLIGHT, ACCUMULATE=dq_accumulate is not None, num_warps=4,
         )
         _selected_bwd_dkdv[(num_groups, bh)](
             dk, dv, dk_sum, dv_sum, dk_part, dv_part, work.piece_end, slots.part_end,
@@ -1266,9 +1272,10 @@ def _piece_tables(index, work, slots, row_seq, cu_q, cu_k, q, k, lse) -> tuple:
 
 def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seqlens_k,
                               select_block_size, scale, rows, num_warps, chunk_entries,
-                              num_stages, max_registers):
+                              num_stages, max_registers, dq_accumulate):
     """selected_attention_backward(deterministic=False): the piece kernel over one token chunk
-    (all tokens), adding into float32 accumulators shaped like q, k, v."""
+    (all tokens), adding into float32 accumulators shaped like q, k, v (dq's starting from
+    dq_accumulate, where given)."""
     head_dim = q.shape[3]
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
@@ -1277,6 +1284,8 @@ def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seq
     work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
     accumulators = [torch.zeros(x.shape, dtype=torch.float32, device=x.device) for x in (q, k, v)]
+    if dq_accumulate is not None:
+        accumulators[0].copy_(dq_accumulate)
     _selected_bwd_chunks[(work.per_chunk, bh)](
         q, k, v, do, lse, row_dot(do, o), accumulators[0], k, v, k, v, *accumulators[1:],
         *_piece_tables(index, work, None, row_seq, cu_q, cu_k, q, k, lse),
