@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from . import validation as check
-from .ops import _window_attention_grad
+from .ops import _compressed_attention_grad, _selected_attention_grad, _window_attention_grad
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,8 @@ class _LateSelected(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, do, dq_compressed):
-        q, k, v, indices, o, lse = ctx.saved_tensors
-        dq, dk, dv = torch.ops.fsa.selected_attention_backward(
-            do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments,
-            dq_accumulate=dq_compressed.contiguous())
-        return dq, dk, dv, None, None, None, None, None
+        return (*_selected_attention_grad(ctx, do, None, dq_compressed)[:3], None, None, None,
+                None, None)
 
 
 class _LateCompressed(torch.autograd.Function):
@@ -86,11 +83,7 @@ class _LateCompressed(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, do, dq_window):
-        q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
-        dq, dk_cmp, dv_cmp = torch.ops.fsa.compressed_attention_backward(
-            do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments,
-            dq_accumulate=dq_window.contiguous())
-        return dq, dk_cmp, dv_cmp, None, None, None
+        return (*_compressed_attention_grad(ctx, do, None, dq_window)[:3], None, None, None)
 
 
 class _LateWindow(torch.autograd.Function):

@@ -183,17 +183,21 @@ def _save_attention(num_tensors: int, num_flags: int = 1):
     return setup_context
 
 
-def _compressed_attention_grad(ctx, do, _dlse):
+# The attention grads also serve functional.nsa_attention's late nodes, which pass the dq of
+# the branches before them as dq_accumulate (the kernels' launchers make it dense).
+def _compressed_attention_grad(ctx, do, _dlse, dq_accumulate=None):
     q, k_cmp, v_cmp, o, lse = ctx.saved_tensors
     grads = torch.ops.fsa.compressed_attention_backward(
-        do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments)
+        do.contiguous(), q, k_cmp, v_cmp, o, lse, *ctx.arguments,
+        dq_accumulate=dq_accumulate)
     return (*grads, None, None, None, None, None, None, None)
 
 
-def _selected_attention_grad(ctx, do, _dlse):
+def _selected_attention_grad(ctx, do, _dlse, dq_accumulate=None):
     q, k, v, indices, o, lse = ctx.saved_tensors
     grads = torch.ops.fsa.selected_attention_backward(
-        do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments)
+        do.contiguous(), q, k, v, indices, o, lse, *ctx.arguments,
+        dq_accumulate=dq_accumulate)
     return (*grads, None, None, None, None, None, None, None)
 
 
