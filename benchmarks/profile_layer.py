@@ -22,7 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fsa_ops  # noqa: E402
-from benchmarks.run import (BLOCK, KV_HEADS, NUM_SELECTED, WINDOW, Bench,  # noqa: E402
+from benchmarks import host_overhead  # noqa: E402
+from benchmarks.run import (BLOCK, KV_HEADS, NUM_SELECTED, Bench,  # noqa: E402
                             branch_inputs, random_selection)
 
 
@@ -43,18 +44,8 @@ def selected_step(seqlen: int, group: int, backward: bool):
 
 def layer_step(seqlen: int, group: int, deterministic: bool = True):
     """A closure running nsa_attention forward + backward once on fresh random inputs."""
-    bench = Bench(torch.device("cuda"), torch.bfloat16)
-    q, k, v, kc, vc = branch_inputs(bench, seqlen, group, requires_grad=True)
-    gates = [torch.rand(q.shape[:3], device="cuda", dtype=torch.bfloat16, requires_grad=True)
-             for _ in range(3)]
-    inputs = (q, k, v, kc, vc, *gates)
-    grad = torch.randn_like(q)
-
-    def step():
-        out = fsa_ops.nsa_attention(*inputs, window_size=WINDOW, check_values=False,
+    return host_overhead.layer_step(Bench(torch.device("cuda"), torch.bfloat16), seqlen, group,
                                     deterministic=deterministic)
-        torch.autograd.grad(out, inputs, grad)
-    return step
 
 
 def profile(step, repeats: int = 3):

@@ -35,3 +35,12 @@ def test_smoke_preset_writes_spec_rows(tmp_path):
     assert len([x for x in table if x.startswith("| ") and x.count("|") == 11]) == len(rows) + 1
     summary = [x for x in table if x.startswith("| ") and x.count("|") == 13]
     assert len(summary) == 1 + 2 * 2          # header + (fwd, fwdbwd) for each of the two G
+
+
+def test_host_overhead_probe_runs_every_mode(capsys):
+    """benchmarks/host_overhead.py steps the layer (forward+backward) eager, compiled and
+    compiled with CUDA graphs; on the CPU it runs one step of each and reports it."""
+    from benchmarks.host_overhead import main as host_overhead
+    host_overhead(["--seqlens", "128", "--groups", "2"])
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("T=128 G=2")]
+    assert [x.split()[2].rstrip(":") for x in lines] == ["eager", "compiled", "cudagraphs"]
