@@ -48,6 +48,8 @@ def fail(op: str, arg: str, got, expected: str, exc=ValueError):
 def require(cond, op: str, arg: str, got, expected, exc=ValueError):
     """Raise `exc` with fail's message unless `cond`; `got` and `expected` may be callables
     (evaluated only on failure). A SymBool is decided as `torch._check` decides it."""
+    if cond is True:            # a plain bool that holds: the common case, and no call at all
+        return
     def message():
         g = got() if callable(got) else got
         e = expected() if callable(expected) else expected

@@ -667,7 +667,8 @@ def test_block_index(packed, chunk_tokens):
     from fsa_ops.kernels.common import sequence_tables
     gen = torch.Generator().manual_seed(3)
     num_queries, block, n = 150, 16, 6
-    cu = torch.tensor([0, 37, 101, num_queries], dtype=torch.int32, device=DEVICE) if packed else None
+    cu = (torch.tensor([0, 37, 37, 101, num_queries], dtype=torch.int32, device=DEVICE)
+          if packed else None)                                    # with an empty sequence
     batch, heads = (1, 2) if packed else (2, 3)
     q = torch.empty(batch, num_queries, heads, 16, device=DEVICE)
     row_seq, _, cu_k = sequence_tables(q, cu, cu, num_queries)
@@ -682,8 +683,53 @@ def test_block_index(packed, chunk_tokens):
         indices.cpu(), row_seq.cpu(), seq_base.cpu(), seq_blocks.cpu(), chunk_tokens, num_keys)
     assert torch.equal(index.selection.cpu(), selection)
     assert torch.equal(index.group_end.cpu(), group_end)
+    # Each group's sequence (the first that ends after it) and its block in that sequence.
+    groups = torch.arange(num_keys // index.num_chunks)
+    group_seq = torch.searchsorted(torch.cumsum(seq_blocks.cpu().long(), 0), groups, right=True)
+    group_block = groups - seq_base.cpu().long()[group_seq.clamp(max=len(seq_base) - 1)]
+    assert index.group_seq.cpu().tolist() == group_seq.tolist()
+    assert index.group_block.cpu().tolist() == group_block.tolist()
     for row, expected in enumerate(orders):
         assert index.order[row, :len(expected)].cpu().tolist() == expected
+
+
+def naive_work_list(group_end, num_chunks, num_entries, size):
+    """(group, first, piece_end, chunk_start) of work_list, with torch ops: pieces counted per
+    group, summed, and each piece's group found by searchsorted."""
+    rows, num_keys = group_end.shape
+    group_end = group_end.long()
+    counts = torch.diff(group_end, dim=1, prepend=torch.zeros_like(group_end[:, :1]))
+    pieces = (counts + size - 1) // size
+    piece_end = torch.cumsum(pieces, 1)
+    num_pieces = -(-num_entries // size) + num_keys
+    w = torch.arange(num_pieces).expand(rows, num_pieces).contiguous()
+    group = torch.searchsorted(piece_end, w, right=True)
+    g = group.clamp(max=num_keys - 1)
+    first = (group_end - counts).gather(1, g) + (w - (piece_end - pieces).gather(1, g)) * size
+    num_groups = num_keys // num_chunks
+    chunk_start = torch.cat([torch.zeros_like(piece_end[:, :1]), piece_end[:, num_groups - 1::num_groups]], 1)
+    return [x.to(torch.int32) for x in (group, first, piece_end, chunk_start)]
+
+
+@pytest.mark.parametrize("packed", [False, True])
+@pytest.mark.parametrize("chunk_tokens,size", [(1000, 70), (64, 24), (23, 10), (40, 1), (150, 2000)])
+def test_work_list(packed, chunk_tokens, size):
+    """work_list's kernels (a scan per row, a binary search per piece) against the same cut
+    made with torch ops, every piece included, also those past the last (never run)."""
+    from fsa_ops.kernels import selected_attention as S
+    from fsa_ops.kernels.common import sequence_tables
+    gen = torch.Generator().manual_seed(11)
+    num_queries, block, n = 150, 16, 6
+    cu = torch.tensor([0, 37, 37, 101, num_queries], dtype=torch.int32, device=DEVICE) if packed else None
+    q = torch.empty(1 if packed else 2, num_queries, 3, 16, device=DEVICE)
+    row_seq, _, cu_k = sequence_tables(q, cu, cu, num_queries)
+    indices = torch.randint(-1, num_queries // block + 1, (q.shape[0], num_queries, 3, n),
+                            generator=gen, dtype=torch.int32).to(DEVICE)
+    index = S.block_index(indices, row_seq, cu_k, block, num_queries, chunk_tokens)
+    work = S.work_list(index, size)
+    expected = naive_work_list(index.group_end.cpu(), index.num_chunks, index.order.shape[1], size)
+    for name, got, want in zip(("group", "first", "piece_end", "chunk_start"), work, expected):
+        assert torch.equal(got.cpu(), want), name
 
 
 @pytest.mark.parametrize("chunk_tokens,size", [(1000, 70), (64, 24), (23, 10), (40, 1)])

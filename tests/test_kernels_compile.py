@@ -17,15 +17,17 @@ from fsa_ops.kernels.range_attention import (  # noqa: E402
     _range_attention_bwd_dkdv, _range_attention_bwd_dq, _range_attention_fwd)
 from fsa_ops.kernels.select_blocks import _select_blocks_fwd  # noqa: E402
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
-    _index_entries, _merge_partials, _partials_and_merge, _selected_bwd_chunks, _selected_bwd_dkdv,
-    _selected_bwd_dq, _selected_partials)
+    _index_entries, _index_finish, _merge_partials, _partials_and_merge, _selected_bwd_chunks,
+    _selected_bwd_dkdv, _selected_bwd_dq, _selected_partials, _work_pieces, _work_scan)
 
 FLOAT_POINTERS = {"LSE", "PART_STATS", "PART_STATS_PREV", "DELTA", "DK_PART", "DV_PART", "DK_SUM", "DV_SUM"}
 FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
                 "WORK_FIRST", "CHUNK_START", "PIECE_END", "PART_END", "PART_START", "KEY_SEQ",
-                "GROUP_SEQ", "GROUP_BLOCK", "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "KEYS"}
+                "GROUP_SEQ", "GROUP_BLOCK", "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "KEYS", "FLAT",
+                "SLOT_END", "SLOT_CHUNK_START"}
+INT64_POINTERS = {"FLAT_ORDER"}
 
 
 def signature(kernel, constexprs, dtype):
@@ -38,6 +40,8 @@ def signature(kernel, constexprs, dtype):
             sig[name] = "*fp32"
         elif name in INT_POINTERS or name in INT_OUTPUTS.get(kernel.__name__, ()):
             sig[name] = "*i32"
+        elif name in INT64_POINTERS:
+            sig[name] = "*i64"
         elif name.isupper():
             sig[name] = "*" + dtype
         elif name.startswith("scale"):
@@ -103,6 +107,9 @@ CASES = [
     (_merge_partials, dict(G=3, GP=4, HEAD_DIM=128, BLOCK_R=16, BLOCK_D=128, NP=16, UNROLL=4,
                            NORMALIZE=False, PART_EVICTION="evict_first")),
     (_index_entries, dict(NP=16, BLOCK_T=32)),
+    (_index_finish, dict(BLOCK=1024)),
+    (_work_scan, dict(BLOCK=1024)),
+    (_work_pieces, dict(BLOCK=1024)),
     (_gated_combine_fwd, dict(HEAD_DIM=128, BLOCK_R=32, BLOCK_D=128)),
 ]
 

@@ -72,6 +72,7 @@ MIN_WORKSPACE_BYTES = 1 << 30
 BACKWARD_MAX_CHUNKS = 8
 BACKWARD_WORKSPACE_BYTES = 1 << 29
 SLOTS_IN_FLIGHT = 4          # slot partials the reduction kernels load at once
+INDEX_BLOCK = 1024           # entries, groups or pieces per program of the index kernels
 
 
 class BlockIndex(NamedTuple):
@@ -83,6 +84,8 @@ class BlockIndex(NamedTuple):
     group_end: torch.Tensor   # [BH, NC * NG] int32: end of each group in `order`
     chunk_tokens: int
     num_chunks: int
+    group_seq: torch.Tensor   # [NG] int32: the sequence of group g (S: none, past the last)
+    group_block: torch.Tensor  # [NG] int32: its block in that sequence
 
 
 class WorkList(NamedTuple):
@@ -93,6 +96,8 @@ class WorkList(NamedTuple):
     piece_end: torch.Tensor    # [BH, NC * NG] int32: pieces of group k: piece_end[k - 1] ..
     chunk_start: torch.Tensor  # [BH, NC + 1] int32: pieces of chunk c: [c] .. [c + 1]
     per_chunk: int             # bound on the pieces of one chunk: cdiv(C * n, size) + NG
+    slot_end: torch.Tensor     # [BH, NC * NG] int32: piece_slots' part_end
+    slot_chunk_start: torch.Tensor  # [BH, NC + 1] int32: piece_slots' chunk_start
 
 
 def partial_bytes(q: torch.Tensor, num_selected: int) -> int:
@@ -138,12 +143,14 @@ def overlapped_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes:
 def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
                    stride_ib, stride_it, stride_ih,
                    num_queries, num_kv_heads, num_selected, chunk_tokens, num_groups, num_keys,
-                   NP: tl.constexpr, BLOCK_T: tl.constexpr):
+                   span, NP: tl.constexpr, BLOCK_T: tl.constexpr):
     """Grid (cdiv(Tq, BLOCK_T), B * Hkv). INDICES [B, Tq, Hkv, n] (any order, repeats, -1;
     unit stride over n) ->
     SELECTION [B, Tq, Hkv, n] int32 (contiguous), each row sorted with -1 first, and KEYS
-    [B * Hkv, Tq * n] int32: entry t * n + s's group chunk * NG + block, or num_keys when the
-    kernels skip it (-1, outside its sequence, or a repeat of the slot before)."""
+    [B * Hkv, Tq * n] (int32, or int64 where B * Hkv * span passes 2**31): entry t * n + s's
+    group chunk * NG + block, or num_keys when the kernels skip it (-1, outside its sequence,
+    or a repeat of the slot before), plus bh * span (span = num_keys + 1), so that one flat
+    sort orders every row's entries and keeps the rows apart."""
     BIG: tl.constexpr = 2147483647
     bh = tl.program_id(1).to(tl.int64)
     batch = bh // num_kv_heads
@@ -167,7 +174,7 @@ def _index_entries(INDICES, ROW_SEQ, SEQ_BASE, SEQ_BLOCKS, SELECTION, KEYS,
     tl.store(SELECTION + ((batch * num_queries + token[:, None]) * num_kv_heads + kv_head)
              * num_selected + col[None, :], sel, mask=row_ok)
     tl.store(KEYS + bh * num_queries * num_selected + token[:, None] * num_selected + col[None, :],
-             tl.where(keep, group, num_keys).to(tl.int32), mask=row_ok)
+             (tl.where(keep, group, num_keys) + bh * span).to(KEYS.dtype.element_ty), mask=row_ok)
 
 
 def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor,
@@ -188,54 +195,154 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     num_chunks = triton.cdiv(num_queries, chunk_tokens)
     num_keys = num_chunks * num_groups
     rows, num_entries = batch * num_kv_heads, num_queries * n
+    span = num_keys + 1
     selection = torch.empty((batch, num_queries, num_kv_heads, n), dtype=torch.int32, device=device)
-    keys = torch.empty((rows, num_entries), dtype=torch.int32, device=device)
+    keys = torch.empty((rows, num_entries), device=device,
+                       dtype=torch.int32 if rows * span < 2**31 else torch.int64)
     block_t = 32                 # [32, n, n] comparisons: 128 registers a thread at 4 warps
     _index_entries[(triton.cdiv(num_queries, block_t), rows)](
-        indices, row_seq, seq_base.to(torch.int32), seq_blocks.to(torch.int32), selection, keys,
+        indices, row_seq, seq_base, seq_blocks, selection, keys,
         indices.stride(0), indices.stride(1), indices.stride(2),
-        num_queries, num_kv_heads, n, chunk_tokens, num_groups, num_keys,
+        num_queries, num_kv_heads, n, chunk_tokens, num_groups, num_keys, span,
         NP=triton.next_power_of_2(n), BLOCK_T=block_t, num_warps=4)
-    # One flat stable sort for all rows: row r's keys are offset by r * (num_keys + 1).
-    span = num_keys + 1
-    offset = torch.arange(rows, device=device)[:, None]
-    if rows * span < 2**31:
-        offset_keys = (offset * span).to(torch.int32)
-    else:
-        offset_keys, keys = offset * span, keys.long()
-    flat, order = torch.sort((keys + offset_keys).reshape(-1), stable=True)
-    order = (order.view(rows, num_entries) - offset * num_entries).to(torch.int32)
-    # Group k of row r ends after the last sorted key <= r * span + k.
-    bounds = (offset_keys + torch.arange(num_keys, device=device, dtype=offset_keys.dtype)).reshape(-1)
-    group_end = torch.searchsorted(flat, bounds, right=True).view(rows, num_keys) - offset * num_entries
-    return BlockIndex(selection, order, group_end.to(torch.int32).contiguous(), chunk_tokens,
-                      num_chunks)
+    flat, flat_order = torch.sort(keys.view(-1), stable=True)
+    order = torch.empty((rows, num_entries), dtype=torch.int32, device=device)
+    group_end = torch.empty((rows, num_keys), dtype=torch.int32, device=device)
+    group_seq, group_block = (torch.empty(num_groups, dtype=torch.int32, device=device)
+                              for _ in range(2))
+    num_seqs = seq_base.shape[0]
+    _index_finish[(triton.cdiv(max(num_entries, num_keys), INDEX_BLOCK), rows)](
+        flat, flat_order, order, group_end, seq_base, seq_blocks, group_seq, group_block,
+        num_entries, num_keys, span, num_groups, num_seqs, max(1, num_entries.bit_length()),
+        max(1, num_seqs.bit_length()), BLOCK=INDEX_BLOCK, num_warps=4)
+    return BlockIndex(selection, order, group_end, chunk_tokens, num_chunks, group_seq, group_block)
+
+
+@triton.jit
+def _binary_search(SORTED, length, value, steps, BLOCK: tl.constexpr):
+    """How many of SORTED[0 .. length) (non-decreasing) are <= value, for each of the BLOCK
+    values; `steps` >= bit_length(length) halvings."""
+    lo = tl.zeros([BLOCK], tl.int32)
+    hi = lo + length
+    for _ in range(steps):
+        active = lo < hi
+        mid = (lo + hi) // 2
+        right = tl.load(SORTED + tl.minimum(mid, length - 1), mask=active, other=0) <= value
+        lo = tl.where(active & right, mid + 1, lo)
+        hi = tl.where(active & ~right, mid, hi)
+    return lo
+
+
+@triton.jit
+def _index_finish(FLAT, FLAT_ORDER, ORDER, GROUP_END, SEQ_BASE, SEQ_BLOCKS, GROUP_SEQ,
+                  GROUP_BLOCK, num_entries, num_keys, span, num_groups, num_seqs, steps, seq_steps,
+                  BLOCK: tl.constexpr):
+    """Grid (cdiv(max(E, NK), BLOCK), B * Hkv), after the flat sort of the keys (FLAT [rows * E]
+    sorted, FLAT_ORDER int64 their positions): ORDER [rows, E] int32, the row's entries in
+    sorted order; GROUP_END [rows, NK] int32, the end of group k in ORDER, i.e. how many of
+    the row's sorted keys are <= bh * span + k. Row 0 also writes GROUP_SEQ and GROUP_BLOCK
+    [NG]: the sequence whose blocks hold group g (the first one that ends after it; S past the
+    last) and the block's number in it (SEQ_BASE, SEQ_BLOCKS [S]: sequence_blocks)."""
+    row = tl.program_id(1).to(tl.int64)
+    i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    if (row == 0) & (tl.program_id(0) * BLOCK < num_groups):
+        lo = tl.zeros([BLOCK], tl.int32)
+        hi = lo + num_seqs
+        for _ in range(seq_steps):
+            active = lo < hi
+            mid = tl.minimum((lo + hi) // 2, num_seqs - 1)
+            ends = (tl.load(SEQ_BASE + mid, mask=active, other=0)
+                    + tl.load(SEQ_BLOCKS + mid, mask=active, other=0))
+            lo = tl.where(active & (ends <= i), mid + 1, lo)
+            hi = tl.where(active & (ends > i), mid, hi)
+        base = tl.load(SEQ_BASE + tl.minimum(lo, num_seqs - 1))
+        tl.store(GROUP_SEQ + i, lo, mask=i < num_groups)
+        tl.store(GROUP_BLOCK + i, (i - base).to(tl.int32), mask=i < num_groups)
+    entry_ok = i < num_entries
+    position = tl.load(FLAT_ORDER + row * num_entries + i, mask=entry_ok, other=0)
+    tl.store(ORDER + row * num_entries + i, (position - row * num_entries).to(tl.int32),
+             mask=entry_ok)
+    if tl.program_id(0) * BLOCK < num_keys:
+        end = _binary_search(FLAT + row * num_entries, num_entries, row * span + i, steps, BLOCK)
+        tl.store(GROUP_END + row * num_keys + i, end, mask=i < num_keys)
 
 
 def sequence_blocks(cu_k: torch.Tensor, select_block_size: int):
-    """(seq_base [S], seq_blocks [S]) int64: group id of each sequence's block 0, block counts."""
-    seq_blocks = (cu_k[1:] - cu_k[:-1] + select_block_size - 1).long() // select_block_size
-    return torch.cumsum(seq_blocks, 0) - seq_blocks, seq_blocks
+    """(seq_base [S], seq_blocks [S]) int32: group id of each sequence's block 0, block counts."""
+    seq_blocks = torch.div(torch.diff(cu_k) + (select_block_size - 1), select_block_size,
+                           rounding_mode="floor").to(torch.int32)
+    return (torch.cumsum(seq_blocks, 0, dtype=torch.int32) - seq_blocks), seq_blocks
 
 
 def work_list(index: BlockIndex, size: int) -> WorkList:
-    """Cut every group of `index.order` into pieces of at most `size` entries (module doc)."""
+    """Cut every group of `index.order` into pieces of at most `size` entries (module doc).
+    Two launches, whatever the shapes: a scan per row, then a search per piece."""
     group_end = index.group_end
     rows, num_keys = group_end.shape
     num_groups = num_keys // index.num_chunks
-    counts = torch.diff(group_end, dim=1, prepend=torch.zeros_like(group_end[:, :1]))
-    pieces = (counts + size - 1) // size
-    piece_end = torch.cumsum(pieces, 1)
     num_pieces = triton.cdiv(index.order.shape[1], size) + num_keys
-    w = torch.arange(num_pieces, device=group_end.device).expand(rows, num_pieces)
-    group = torch.searchsorted(piece_end, w.contiguous(), right=True)
-    g = group.clamp(max=num_keys - 1)
-    first = (group_end - counts).gather(1, g) + (w - (piece_end - pieces).gather(1, g)) * size
-    chunk_start = torch.cat([torch.zeros_like(piece_end[:, :1]), piece_end[:, num_groups - 1::num_groups]], 1)
+    device = group_end.device
+    piece_end, slot_end = (torch.empty_like(group_end) for _ in range(2))
+    chunk_start, slot_chunk_start = (
+        torch.empty((rows, index.num_chunks + 1), dtype=torch.int32, device=device) for _ in range(2))
+    _work_scan[(rows,)](group_end, piece_end, chunk_start, slot_end, slot_chunk_start,
+                        num_keys, num_groups, size, BLOCK=INDEX_BLOCK, num_warps=4)
+    group, first = (torch.empty((rows, num_pieces), dtype=torch.int32, device=device)
+                    for _ in range(2))
+    _work_pieces[(triton.cdiv(num_pieces, INDEX_BLOCK), rows)](
+        group_end, piece_end, group, first, num_keys, num_pieces, size, num_keys.bit_length(),
+        BLOCK=INDEX_BLOCK, num_warps=4)
     per_chunk = triton.cdiv(index.chunk_tokens * index.selection.shape[3], size) + num_groups
-    return WorkList(group.to(torch.int32).contiguous(), first.to(torch.int32).contiguous(),
-                    piece_end.to(torch.int32).contiguous(), chunk_start.to(torch.int32).contiguous(),
-                    per_chunk)
+    return WorkList(group, first, piece_end, chunk_start, per_chunk, slot_end, slot_chunk_start)
+
+
+@triton.jit
+def _work_scan(GROUP_END, PIECE_END, CHUNK_START, SLOT_END, SLOT_CHUNK_START,
+               num_keys, num_groups, size, BLOCK: tl.constexpr):
+    """Grid (B * Hkv,): per row of GROUP_END [rows, NK], in blocks of BLOCK groups with the sums
+    carried: PIECE_END (the running count of pieces, cdiv(entries, size) a group) and
+    SLOT_END (the same over groups cut in several: piece_slots), and where each chunk's
+    pieces and slots start, CHUNK_START / SLOT_CHUNK_START [rows, NC + 1]."""
+    row = tl.program_id(0).to(tl.int64)
+    starts = row * (num_keys // num_groups + 1)
+    tl.store(CHUNK_START + starts, 0)
+    tl.store(SLOT_CHUNK_START + starts, 0)
+    pieces_before = tl.zeros([], tl.int32)
+    slots_before = tl.zeros([], tl.int32)
+    for k0 in range(0, num_keys, BLOCK):
+        k = k0 + tl.arange(0, BLOCK)
+        ok = k < num_keys
+        end = tl.load(GROUP_END + row * num_keys + k, mask=ok, other=0)
+        begin = tl.load(GROUP_END + row * num_keys + k - 1, mask=ok & (k > 0), other=0)
+        pieces = tl.where(ok, (end - begin + size - 1) // size, 0)
+        slots = tl.where(pieces > 1, pieces, 0)
+        piece_end = pieces_before + tl.cumsum(pieces, 0)
+        slot_end = slots_before + tl.cumsum(slots, 0)
+        tl.store(PIECE_END + row * num_keys + k, piece_end, mask=ok)
+        tl.store(SLOT_END + row * num_keys + k, slot_end, mask=ok)
+        chunk_end = ok & ((k + 1) % num_groups == 0)
+        tl.store(CHUNK_START + starts + (k + 1) // num_groups, piece_end, mask=chunk_end)
+        tl.store(SLOT_CHUNK_START + starts + (k + 1) // num_groups, slot_end, mask=chunk_end)
+        pieces_before += tl.sum(pieces, 0)
+        slots_before += tl.sum(slots, 0)
+
+
+@triton.jit
+def _work_pieces(GROUP_END, PIECE_END, WORK_GROUP, WORK_FIRST, num_keys, num_pieces, size, steps,
+                 BLOCK: tl.constexpr):
+    """Grid (cdiv(W, BLOCK), B * Hkv): piece w's group, the number of groups whose pieces end at
+    or before w (num_keys past the last piece), and its first entry in `order`: the group's
+    start plus size entries for each piece of the group before it."""
+    row = tl.program_id(1).to(tl.int64)
+    w = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    ok = w < num_pieces
+    group = _binary_search(PIECE_END + row * num_keys, num_keys, w, steps, BLOCK)
+    before = tl.minimum(group, num_keys - 1) - 1          # the group before (-1: none)
+    entries_before = tl.load(GROUP_END + row * num_keys + before, mask=ok & (before >= 0), other=0)
+    pieces_before = tl.load(PIECE_END + row * num_keys + before, mask=ok & (before >= 0), other=0)
+    first = entries_before.to(tl.int64) + (w - pieces_before).to(tl.int64) * size
+    tl.store(WORK_GROUP + row * num_pieces + w, group, mask=ok)
+    tl.store(WORK_FIRST + row * num_pieces + w, first.to(tl.int32), mask=ok)
 
 
 class PieceSlots(NamedTuple):
@@ -248,17 +355,12 @@ class PieceSlots(NamedTuple):
 
 
 def piece_slots(index: BlockIndex, work: WorkList, size: int) -> PieceSlots:
-    """The partial slots of `work` (pieces of at most `size` entries). A group cut into k >= 2
-    pieces has more than (k - 1) * size >= k * size / 2 entries, so a chunk's C * n entries
-    make fewer than 2 * C * n / size such pieces: the bound holds from shapes alone."""
-    piece_end = work.piece_end
-    pieces = torch.diff(piece_end, dim=1, prepend=torch.zeros_like(piece_end[:, :1]))
-    part_end = torch.cumsum(torch.where(pieces > 1, pieces, 0), 1)
-    num_groups = piece_end.shape[1] // index.num_chunks
-    chunk_start = torch.cat([torch.zeros_like(part_end[:, :1]), part_end[:, num_groups - 1::num_groups]], 1)
+    """The partial slots of `work` (pieces of at most `size` entries; work_list counted them).
+    A group cut into k >= 2 pieces has more than (k - 1) * size >= k * size / 2 entries, so a
+    chunk's C * n entries make fewer than 2 * C * n / size such pieces: the bound holds from
+    shapes alone."""
     per_chunk = min(work.per_chunk, triton.cdiv(2 * index.chunk_tokens * index.selection.shape[3], size))
-    return PieceSlots(part_end.to(torch.int32).contiguous(), chunk_start.to(torch.int32).contiguous(),
-                      max(1, per_chunk))
+    return PieceSlots(work.slot_end, work.slot_chunk_start, max(1, per_chunk))
 
 
 @triton.jit
@@ -1197,12 +1299,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     several = index.num_chunks > 1
     dk_sum = torch.zeros(k.shape, dtype=torch.float32, device=q.device) if several else dk_part
     dv_sum = torch.zeros(k.shape, dtype=torch.float32, device=q.device) if several else dv_part
-    seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
-    groups = torch.arange(num_groups, device=q.device)
-    group_seq = torch.searchsorted(torch.cumsum(seq_blocks, 0), groups, right=True)
-    num_seqs = seq_blocks.shape[0]
-    group_block = groups - seq_base[group_seq.clamp(max=num_seqs - 1)]
-    group_seq, group_block = group_seq.to(torch.int32), group_block.to(torch.int32)
+    num_seqs = cu_k.shape[0] - 1
     sel = index.selection
     for chunk in range(index.num_chunks):
         token_base = chunk * chunk_tokens
@@ -1227,7 +1324,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
         )
         _selected_bwd_dkdv[(num_groups, bh)](
             dk, dv, dk_sum, dv_sum, dk_part, dv_part, work.piece_end, slots.part_end,
-            slots.chunk_start, group_seq, group_block, cu_k, k.stride(0), k.stride(1), k.stride(2),
+            slots.chunk_start, index.group_seq, index.group_block, cu_k, k.stride(0), k.stride(1), k.stride(2),
             num_kv_heads, num_groups, index.num_chunks, chunk, slots.per_chunk, num_seqs,
             select_block_size, HEAD_DIM=head_dim, BLOCK_N=block_n, BLOCK_D=sizes.block_d,
             num_warps=4,
