@@ -30,7 +30,7 @@ from benchmarks.run import (BLOCK, HEAD_DIM, KV_HEADS, NUM_SELECTED, Bench,  # n
 from benchmarks.sweep_select_blocks import select_blocks_call  # noqa: E402
 from fsa_ops.kernels.select_blocks import select_blocks_forward  # noqa: E402
 from fsa_ops.kernels.selected_attention import (  # noqa: E402
-    chunk_tokens_for, forward_overlaps_merge, overlapped_chunk_tokens,
+    forward_chunk_tokens, forward_overlaps_merge,
     selected_attention_forward)
 
 
@@ -67,9 +67,9 @@ def main():
         q = torch.empty(1, args.seqlen, KV_HEADS * args.group, HEAD_DIM, dtype=torch.bfloat16,
                         device="meta")
         k = torch.empty(1, args.seqlen, KV_HEADS, HEAD_DIM, dtype=torch.bfloat16, device="meta")
-        tokens = chunk_tokens_for(q, NUM_SELECTED)
+        tokens = forward_chunk_tokens(q, NUM_SELECTED)
         if not args.knobs and forward_overlaps_merge(q, k, NUM_SELECTED):
-            chunks = -(-args.seqlen // overlapped_chunk_tokens(q, NUM_SELECTED))
+            chunks = -(-args.seqlen // tokens)
             launches = (f"{chunks} token chunks per forward, merge overlapped: _selected_partials, "
                         f"{chunks - 1} x _partials_and_merge, _merge_partials")
         else:

@@ -30,8 +30,8 @@ FORWARD = [
     {},
     dict(l2_hints=False),             # no L2 hints (default: partials evict-first, q rows evict-last)
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
-    dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head (16 MB
-    dict(chunk_tokens=4096),          # at G = 4 in the default 4 chunks) fit L2 better
+    dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head fit L2
+    dict(chunk_tokens=4096),          # better (default: the backward's, 8K at G = 4 to 16)
     dict(merge_rows=32),              # (token, head) rows per merge program (default 16, 32 overlapped)
     dict(merge_rows=64),
     dict(workspace_bytes=ONE_CHUNK),
@@ -47,8 +47,8 @@ FORWARD = [
     # partial buffers: the merge's reads run while the partials programs wait on gathers. On
     # by default at G = 3, 4 with several chunks since session 18 (forward_overlaps_merge).
     dict(overlap_merge=False),                                   # the plain forward
-    dict(overlap_merge=True, merge_rows=16),                     # default chunks halved: same workspace
-    dict(overlap_merge=True, merge_rows=16, chunk_tokens=16384),  # G = 4 / 16's plain chunks: twice it
+    dict(overlap_merge=True, merge_rows=16),                     # two buffers of the default chunks
+    dict(overlap_merge=True, merge_rows=16, chunk_tokens=16384),  # the forward's chunks before session 28
     dict(overlap_merge=True, merge_rows=16, chunk_tokens=4096),
     dict(overlap_merge=True),                                    # 32-row merge programs
     dict(overlap_merge=True, merge_rows=64),

@@ -676,7 +676,7 @@ def test_block_index(packed, chunk_tokens):
                             generator=gen, dtype=torch.int32)
     indices[..., 2] = indices[..., 4]                             # repeats, in any column
     indices = indices.to(DEVICE)
-    seq_base, seq_blocks = S.sequence_blocks(cu_k, block)
+    seq_base, seq_blocks, seq_end = S.sequence_blocks(cu_k, block)
     index = S.block_index(indices, row_seq, cu_k, block, num_queries, chunk_tokens)
     num_keys = index.group_end.shape[1]
     selection, orders, group_end = naive_block_index(
@@ -685,7 +685,8 @@ def test_block_index(packed, chunk_tokens):
     assert torch.equal(index.group_end.cpu(), group_end)
     # Each group's sequence (the first that ends after it) and its block in that sequence.
     groups = torch.arange(num_keys // index.num_chunks)
-    group_seq = torch.searchsorted(torch.cumsum(seq_blocks.cpu().long(), 0), groups, right=True)
+    assert torch.equal(seq_end.cpu(), torch.cumsum(seq_blocks.cpu(), 0).int())
+    group_seq = torch.searchsorted(seq_end.cpu().long(), groups, right=True)
     group_block = groups - seq_base.cpu().long()[group_seq.clamp(max=len(seq_base) - 1)]
     assert index.group_seq.cpu().tolist() == group_seq.tolist()
     assert index.group_block.cpu().tolist() == group_block.tolist()
@@ -808,6 +809,12 @@ def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
         q, 16, workspace_bytes=256 << 20)
     small = S.chunk_tokens_for(q, 16, workspace_bytes=256 << 20)
     assert small == seqlen or small == max(64, (256 << 20) // per_token // 64 * 64)
+    # The forward takes the backward's chunks (one block index fits both); an explicit
+    # workspace holds both of the overlapped forward's buffers.
+    assert S.forward_chunk_tokens(q, 16) == backward
+    assert S.forward_chunk_tokens(q, 16, 256 << 20) == small
+    assert S.forward_chunk_tokens(q, 16, 256 << 20, overlap=True) == S.chunk_tokens_for(
+        q, 16, workspace_bytes=128 << 20)
     # The merge overlaps the partials where measured faster: G = 3, 4 over several chunks
     # (here: 64K tokens at G = 4, 16 heads on 4 kv heads).
     k = torch.empty(1, seqlen, min(4, heads), head_dim, dtype=dtype, device="meta")

@@ -25,7 +25,7 @@ FLOAT_OUTPUTS = {"_row_dot": {"OUT"}}
 INT_OUTPUTS = {"_select_blocks_fwd": {"OUT"}}
 INT_POINTERS = {"ROW_SEQ", "CU_Q", "CU_K", "SELECTION", "ORDER", "GROUP_END", "WORK_GROUP",
                 "WORK_FIRST", "CHUNK_START", "PIECE_END", "PART_END", "PART_START", "KEY_SEQ",
-                "GROUP_SEQ", "GROUP_BLOCK", "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "KEYS", "FLAT",
+                "GROUP_SEQ", "GROUP_BLOCK", "INDICES", "SEQ_BASE", "SEQ_BLOCKS", "SEQ_END", "KEYS", "FLAT",
                 "SLOT_END", "SLOT_CHUNK_START"}
 INT64_POINTERS = {"FLAT_ORDER"}
 

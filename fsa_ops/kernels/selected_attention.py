@@ -20,9 +20,10 @@ that picked it inner), with an exact log-sum-exp merge.
    their gathers. Same arithmetic, same bits.
 
 Why token chunks: the partial buffers hold C * n * Hq * D elements, not Tq * n * Hq * D (at
-64K tokens, G = 16, bf16: 17 GiB). The forward barely notices the split; the backward pays
-per chunk (its dK/dV sums), but holds the NSA layer's memory peak, so where the forward
-splits a call by default the backward's chunks are half the size (backward_chunk_tokens).
+64K tokens, G = 16, bf16: 17 GiB). The backward pays per chunk (its dK/dV sums) but holds
+the NSA layer's memory peak, so its chunks hold about BACKWARD_WORKSPACE_BYTES of partials
+(backward_chunk_tokens). The forward barely notices the split and takes the same chunks
+(forward_chunk_tokens): one block index fits both, and its workspace is no larger.
 
 Backward, same order and no atomics (bitwise reproducible), once per token chunk:
 4. `_selected_bwd_chunks`: one program per piece (a block picked by many tokens, the forced
@@ -130,13 +131,20 @@ def backward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: i
     return chunk_tokens_for(q, num_selected, 0, BACKWARD_WORKSPACE_BYTES, BACKWARD_MAX_CHUNKS)
 
 
-def overlapped_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0) -> int:
-    """Tokens per chunk of the overlapped forward, whose two partial buffers hold what one did:
-    what half of `workspace_bytes` holds, or by default half of chunk_tokens_for's chunk
-    (rounded up to a multiple of 64, so the call takes twice its chunks)."""
+def forward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0,
+                         overlap: bool = False) -> int:
+    """Tokens per chunk of the forward: by default the backward's (backward_chunk_tokens), so
+    that one block index serves both; with `workspace_bytes`, what it holds (half of it with
+    `overlap`, whose two partial buffers must fit it together).
+    64K tokens, bf16, D = 128 (session 28, H200, forward ms and peak workspace, old default
+    -> the backward's chunks): G = 2: 2.53 -> 2.51 ms, 1.44 -> 0.92 GiB; G = 4: unchanged (the
+    overlapped forward already halved its chunks to the backward's 8K); G = 8: 8.37 -> 8.20
+    ms, 2.85 -> 1.82 GiB; G = 16: 15.19 -> 15.53 ms, 5.42 -> 3.36 GiB (H100, session 26:
+    18.95 -> 18.45 ms)."""
     if workspace_bytes:
-        return chunk_tokens_for(q, num_selected, max(1, workspace_bytes // 2))
-    return max(64, triton.cdiv(chunk_tokens_for(q, num_selected), 128) * 64)
+        return chunk_tokens_for(q, num_selected,
+                                max(1, workspace_bytes // 2) if overlap else workspace_bytes)
+    return backward_chunk_tokens(q, num_selected)
 
 
 @triton.jit
@@ -190,7 +198,7 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
     batch, num_queries, num_kv_heads, n = indices.shape
     device = indices.device
     indices = indices.contiguous()
-    seq_base, seq_blocks = sequence_blocks(cu_k, select_block_size)
+    seq_base, seq_blocks, seq_end = sequence_blocks(cu_k, select_block_size)
     num_groups = triton.cdiv(seqlen_k, select_block_size) + cu_k.shape[0] - 1
     num_chunks = triton.cdiv(num_queries, chunk_tokens)
     num_keys = num_chunks * num_groups
@@ -212,7 +220,7 @@ def block_index(indices: torch.Tensor, row_seq: torch.Tensor, cu_k: torch.Tensor
                               for _ in range(2))
     num_seqs = seq_base.shape[0]
     _index_finish[(triton.cdiv(max(num_entries, num_keys), INDEX_BLOCK), rows)](
-        flat, flat_order, order, group_end, seq_base, seq_blocks, group_seq, group_block,
+        flat, flat_order, order, group_end, seq_base, seq_end, group_seq, group_block,
         num_entries, num_keys, span, num_groups, num_seqs, max(1, num_entries.bit_length()),
         max(1, num_seqs.bit_length()), BLOCK=INDEX_BLOCK, num_warps=4)
     return BlockIndex(selection, order, group_end, chunk_tokens, num_chunks, group_seq, group_block)
@@ -234,7 +242,7 @@ def _binary_search(SORTED, length, value, steps, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _index_finish(FLAT, FLAT_ORDER, ORDER, GROUP_END, SEQ_BASE, SEQ_BLOCKS, GROUP_SEQ,
+def _index_finish(FLAT, FLAT_ORDER, ORDER, GROUP_END, SEQ_BASE, SEQ_END, GROUP_SEQ,
                   GROUP_BLOCK, num_entries, num_keys, span, num_groups, num_seqs, steps, seq_steps,
                   BLOCK: tl.constexpr):
     """Grid (cdiv(max(E, NK), BLOCK), B * Hkv), after the flat sort of the keys (FLAT [rows * E]
@@ -242,19 +250,11 @@ def _index_finish(FLAT, FLAT_ORDER, ORDER, GROUP_END, SEQ_BASE, SEQ_BLOCKS, GROU
     sorted order; GROUP_END [rows, NK] int32, the end of group k in ORDER, i.e. how many of
     the row's sorted keys are <= bh * span + k. Row 0 also writes GROUP_SEQ and GROUP_BLOCK
     [NG]: the sequence whose blocks hold group g (the first one that ends after it; S past the
-    last) and the block's number in it (SEQ_BASE, SEQ_BLOCKS [S]: sequence_blocks)."""
+    last) and the block's number in it (SEQ_BASE, SEQ_END [S]: sequence_blocks)."""
     row = tl.program_id(1).to(tl.int64)
     i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     if (row == 0) & (tl.program_id(0) * BLOCK < num_groups):
-        lo = tl.zeros([BLOCK], tl.int32)
-        hi = lo + num_seqs
-        for _ in range(seq_steps):
-            active = lo < hi
-            mid = tl.minimum((lo + hi) // 2, num_seqs - 1)
-            ends = (tl.load(SEQ_BASE + mid, mask=active, other=0)
-                    + tl.load(SEQ_BLOCKS + mid, mask=active, other=0))
-            lo = tl.where(active & (ends <= i), mid + 1, lo)
-            hi = tl.where(active & (ends > i), mid, hi)
+        lo = _binary_search(SEQ_END, num_seqs, i, seq_steps, BLOCK)
         base = tl.load(SEQ_BASE + tl.minimum(lo, num_seqs - 1))
         tl.store(GROUP_SEQ + i, lo, mask=i < num_groups)
         tl.store(GROUP_BLOCK + i, (i - base).to(tl.int32), mask=i < num_groups)
@@ -268,10 +268,12 @@ def _index_finish(FLAT, FLAT_ORDER, ORDER, GROUP_END, SEQ_BASE, SEQ_BLOCKS, GROU
 
 
 def sequence_blocks(cu_k: torch.Tensor, select_block_size: int):
-    """(seq_base [S], seq_blocks [S]) int32: group id of each sequence's block 0, block counts."""
+    """(seq_base, seq_blocks, seq_end) [S] int32: the group id of each sequence's block 0, its
+    block count, and the group id past its last block."""
     seq_blocks = torch.div(torch.diff(cu_k) + (select_block_size - 1), select_block_size,
                            rounding_mode="floor").to(torch.int32)
-    return (torch.cumsum(seq_blocks, 0, dtype=torch.int32) - seq_blocks), seq_blocks
+    seq_end = torch.cumsum(seq_blocks, 0, dtype=torch.int32)
+    return seq_end - seq_blocks, seq_blocks, seq_end
 
 
 def work_list(index: BlockIndex, size: int) -> WorkList:
@@ -748,13 +750,12 @@ def _partials_and_merge(
 
 
 def _launch_setup(q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows,
-                  chunk_tokens, workspace_bytes):
+                  chunk_tokens):
     """What the forward and backward launchers share: tile sizes, sequence tables and the
-    block index."""
+    block index (token chunks of `chunk_tokens`)."""
     group = q.shape[2] // k.shape[2]
     sizes = block_sizes(group, q.shape[3], rows)
     block_n = max(16, triton.next_power_of_2(select_block_size))
-    chunk_tokens = chunk_tokens or chunk_tokens_for(q, indices.shape[3], workspace_bytes)
     row_seq, cu_q, cu_k = sequence_tables(q, cu_seqlens_q, cu_seqlens_k, k.shape[1])
     index = block_index(indices, row_seq, cu_k, select_block_size, k.shape[1], chunk_tokens)
     return group, sizes, block_n, (row_seq, cu_q, cu_k), index
@@ -780,10 +781,10 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     that see part of their block), `l2_hints` (default on: the partial outputs' stores and the
     merge's loads of them marked evict-first in L2, the gathered q rows evict-last, so a chunk's
     q rows of one kv head, 16 MB at G = 4, stay in L2 while the 1 GiB of partials streams
-    through it); `chunk_tokens` (default: what `workspace_bytes` of partials
-    hold, see chunk_tokens_for); `overlap_merge` (two partial buffers: one launch computes a
-    chunk's partials and merges the chunk before it, _partials_and_merge; the chunks, default
-    or from `workspace_bytes`, are halved, so the workspace stays the same; None:
+    through it); `chunk_tokens` (default: forward_chunk_tokens, the backward's chunks, or
+    what `workspace_bytes` of partials hold); `overlap_merge` (two partial buffers: one launch
+    computes a chunk's partials and merges the chunk before it, _partials_and_merge; chunks
+    from `workspace_bytes` are halved, so the workspace stays the same; None:
     forward_overlaps_merge).
     Workspace: C * n * Hq * D elements in q's dtype plus 2 * C * n * Hq float32 (twice
     that with overlap_merge and more than one chunk).
@@ -797,11 +798,9 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     if overlap_merge is None:
         overlap_merge = forward_overlaps_merge(q, k, n)
     merge_rows = merge_rows or (32 if overlap_merge else 16)
-    if overlap_merge and not chunk_tokens:
-        chunk_tokens = overlapped_chunk_tokens(q, n, workspace_bytes)
+    chunk_tokens = chunk_tokens or forward_chunk_tokens(q, n, workspace_bytes, overlap_merge)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
-        q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens,
-        workspace_bytes)
+        q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens)
     piece_entries = sizes.block_t * max(1, piece_tiles)
     if max_registers is None:
         # Uncapped, ptxas takes ~200 registers: 2 programs per SM. Capped at 168 (3 programs, a
@@ -1241,8 +1240,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `dq_accumulate` (like
     q): a gradient of q from elsewhere, added into the returned dq. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
-    `chunk_tokens` / `workspace_bytes` as in the forward (default: backward_chunk_tokens,
-    smaller chunks than the forward's); `num_stages` (0: backward_stages, or
+    `chunk_tokens` / `workspace_bytes` (default: backward_chunk_tokens, the forward's default
+    chunks too); `num_stages` (0: backward_stages, or
     1 with deterministic=False); `max_registers` (common.register_cap) defaults to no cap:
     the piece kernel's two float32 dK/dV accumulators alone take 128 registers a thread, and
     a cap of 168 spills ~0.9 KB; `reduce_tokens` (tokens per dQ-reduction program, a power
@@ -1278,7 +1277,7 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     chunk_tokens = chunk_tokens or backward_chunk_tokens(q, n, workspace_bytes)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
-        rows or (64 if head_dim <= 128 else 32), chunk_tokens, workspace_bytes)
+        rows or (64 if head_dim <= 128 else 32), chunk_tokens)
     num_warps = num_warps or (4 if head_dim <= 128 else 8)
     piece_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
     delta = row_dot(do, o)
