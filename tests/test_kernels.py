@@ -809,9 +809,15 @@ def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
         q, 16, workspace_bytes=256 << 20)
     small = S.chunk_tokens_for(q, 16, workspace_bytes=256 << 20)
     assert small == seqlen or small == max(64, (256 << 20) // per_token // 64 * 64)
-    # The forward takes the backward's chunks (one block index fits both); an explicit
-    # workspace holds both of the overlapped forward's buffers.
-    assert S.forward_chunk_tokens(q, 16) == backward
+    # The forward takes the backward's chunks, or where the call is cut anyway, chunks whose q
+    # rows of one kv head fit Q_ROWS_BYTES (G = 16 at 64K: 2K tokens); an explicit workspace
+    # holds both of the overlapped forward's buffers.
+    group = heads // min(4, heads)
+    forward = S.forward_chunk_tokens(q, 16, group=group)
+    fit = max(64, S.Q_ROWS_BYTES // (group * head_dim * q.element_size()) // 64 * 64)
+    assert forward == (backward if backward >= seqlen else min(backward, fit))
+    if (seqlen, heads, dtype) == (65536, 64, torch.bfloat16):
+        assert (backward, forward) == (8192, 2048)
     assert S.forward_chunk_tokens(q, 16, 256 << 20) == small
     assert S.forward_chunk_tokens(q, 16, 256 << 20, overlap=True) == S.chunk_tokens_for(
         q, 16, workspace_bytes=128 << 20)

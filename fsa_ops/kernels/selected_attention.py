@@ -22,8 +22,8 @@ that picked it inner), with an exact log-sum-exp merge.
 Why token chunks: the partial buffers hold C * n * Hq * D elements, not Tq * n * Hq * D (at
 64K tokens, G = 16, bf16: 17 GiB). The backward pays per chunk (its dK/dV sums) but holds
 the NSA layer's memory peak, so its chunks hold about BACKWARD_WORKSPACE_BYTES of partials
-(backward_chunk_tokens). The forward barely notices the split and takes the same chunks
-(forward_chunk_tokens): one block index fits both, and its workspace is no larger.
+(backward_chunk_tokens). The forward takes the same chunks, or smaller ones where a chunk's
+q rows would not stay in L2 (forward_chunk_tokens): smaller chunks cost it little.
 
 Backward, same order and no atomics (bitwise reproducible), once per token chunk:
 4. `_selected_bwd_chunks`: one program per piece (a block picked by many tokens, the forced
@@ -73,6 +73,9 @@ MIN_WORKSPACE_BYTES = 1 << 30
 BACKWARD_MAX_CHUNKS = 8
 BACKWARD_WORKSPACE_BYTES = 1 << 29
 SLOTS_IN_FLIGHT = 4          # slot partials the reduction kernels load at once
+# The forward's chunks keep one kv head's q rows of a chunk within this many bytes (L2 holds
+# them while the partials stream through: forward_chunk_tokens).
+Q_ROWS_BYTES = 8 << 20
 INDEX_BLOCK = 1024           # entries, groups or pieces per program of the index kernels
 
 
@@ -132,19 +135,25 @@ def backward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: i
 
 
 def forward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0,
-                         overlap: bool = False) -> int:
-    """Tokens per chunk of the forward: by default the backward's (backward_chunk_tokens), so
-    that one block index serves both; with `workspace_bytes`, what it holds (half of it with
-    `overlap`, whose two partial buffers must fit it together).
-    64K tokens, bf16, D = 128 (session 28, H200, forward ms and peak workspace, old default
-    -> the backward's chunks): G = 2: 2.53 -> 2.51 ms, 1.44 -> 0.92 GiB; G = 4: unchanged (the
-    overlapped forward already halved its chunks to the backward's 8K); G = 8: 8.37 -> 8.20
-    ms, 2.85 -> 1.82 GiB; G = 16: 15.19 -> 15.53 ms, 5.42 -> 3.36 GiB (H100, session 26:
-    18.95 -> 18.45 ms)."""
+                         overlap: bool = False, group: int = 1) -> int:
+    """Tokens per chunk of the forward. With `workspace_bytes`: what it holds (half of it with
+    `overlap`, whose two partial buffers must fit it together). By default the backward's
+    (backward_chunk_tokens), so that one block index can serve both, except that a call cut
+    in chunks anyway takes chunks whose q rows of one kv head (C * G * D elements) fit in
+    Q_ROWS_BYTES: its programs gather those rows from L2 (G = 8, 16 at 64K: 4K and 2K tokens
+    instead of 8K). 64K tokens, bf16, D = 128, H100 (session 28), forward ms and workspace
+    peak, the old default (round(partials / 1 GiB) chunks) -> the backward's chunks -> the
+    L2 cap: G = 2: 2.880 -> 2.829 ms, 1.44 -> 0.92 GiB; G = 4: unchanged (8K chunks, merge
+    overlapped); G = 8: 9.572 -> 9.504 -> 9.276 ms, 2.85 -> 1.82 -> 1.31 GiB; G = 16: 18.537
+    -> 18.080 -> 17.286 ms, 5.42 -> 3.36 -> 1.82 GiB. At G = 2, 4K chunks took 3.471 ms."""
     if workspace_bytes:
         return chunk_tokens_for(q, num_selected,
                                 max(1, workspace_bytes // 2) if overlap else workspace_bytes)
-    return backward_chunk_tokens(q, num_selected)
+    tokens = backward_chunk_tokens(q, num_selected)
+    if tokens >= q.shape[1]:
+        return tokens
+    fit = Q_ROWS_BYTES // (group * q.shape[3] * q.element_size()) // 64 * 64
+    return max(64, min(tokens, fit))
 
 
 @triton.jit
@@ -798,7 +807,8 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     if overlap_merge is None:
         overlap_merge = forward_overlaps_merge(q, k, n)
     merge_rows = merge_rows or (32 if overlap_merge else 16)
-    chunk_tokens = chunk_tokens or forward_chunk_tokens(q, n, workspace_bytes, overlap_merge)
+    chunk_tokens = chunk_tokens or forward_chunk_tokens(q, n, workspace_bytes, overlap_merge,
+                                                        num_heads // num_kv_heads)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens)
     piece_entries = sizes.block_t * max(1, piece_tiles)
@@ -1375,7 +1385,7 @@ def _selected_backward_atomic(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_seq
     head_dim = q.shape[3]
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size,
-        rows or (64 if head_dim <= 128 else 32), max(1, q.shape[1]), 0)
+        rows or (64 if head_dim <= 128 else 32), max(1, q.shape[1]))
     piece_entries = max(sizes.block_t, chunk_entries // sizes.block_t * sizes.block_t)
     work = work_list(index, piece_entries)
     bh, num_entries = index.order.shape
