@@ -2,6 +2,7 @@
 
     python benchmarks/run.py --preset quick      # a few minutes on an H100
     python benchmarks/run.py --preset full
+    python benchmarks/run.py --seqlens 65536 --groups 16 --parts selected --append   # some rows
 
 Writes benchmarks/results/<gpu-name>/latest.json (SPEC §6 row format) and latest.md.
 Every row is a median of triton.testing.do_bench on fresh random inputs. FLOPs (per SPEC §6):
@@ -41,6 +42,7 @@ PRESETS = {
     "full": dict(seqlens=[8192, 16384, 32768, 65536, 131072], groups=[1, 2, 4, 8, 16]),
     "smoke": dict(seqlens=[256], groups=[1, 2]),        # CPU structure check, no timing claims
 }
+PARTS = ("selected", "flex", "range", "nsa", "sdpa")     # --parts: which rows a run takes
 KV_HEADS, HEAD_DIM, BLOCK, NUM_SELECTED, WINDOW, CMP_BLOCK, CMP_STRIDE = 4, 128, 64, 16, 512, 32, 16
 
 
@@ -139,8 +141,9 @@ def fwd_bwd(fn, inputs):
     return run
 
 
-def bench_selected(b: Bench, seqlen, group, with_backward):
-    """fsa_ops, fla-core's parallel_nsa and FlexAttention on the same random selection."""
+def bench_selected(b: Bench, seqlen, group, with_backward, ours_and_fla=True, flex=True):
+    """fsa_ops and fla-core's parallel_nsa (`ours_and_fla`), FlexAttention (`flex`) on the same
+    random selection."""
     hq = KV_HEADS * group
     q, k, v, _, _ = branch_inputs(b, seqlen, group, requires_grad=True)
     idx = random_selection(1, seqlen, KV_HEADS, NUM_SELECTED, BLOCK, b.device)
@@ -153,6 +156,17 @@ def bench_selected(b: Bench, seqlen, group, with_backward):
         return torch.ops.fsa.selected_attention(q, k, v, idx, None, None, BLOCK, scale, False,
                                                 deterministic)[0]
 
+    if ours_and_fla:
+        bench_ours_and_fla(b, q, k, v, idx, scale, flops, ours, with_backward)
+    if flex and b.cuda:
+        with torch.no_grad():
+            reference_out = ours()
+        bench_flex_selected(b, q, k, v, idx, scale, flops, reference_out, with_backward)
+
+
+def bench_ours_and_fla(b: Bench, q, k, v, idx, scale, flops, ours, with_backward):
+    """bench_selected's fsa_ops rows (deterministic and atomic backward) and fla's."""
+    seqlen, group = q.shape[1], q.shape[2] // KV_HEADS
     with torch.no_grad():
         b.record("fsa_ops", "selected_attention", "fwd", seqlen, group, flops, ours)
     if with_backward:
@@ -176,10 +190,6 @@ def bench_selected(b: Bench, seqlen, group, with_backward):
         if with_backward:
             b.record("fla", "selected_attention", "fwdbwd", seqlen, group, 3.5 * flops,
                      fwd_bwd(run_fla, (q16, k, v)), padded_heads=q16.shape[2])
-    if b.cuda:
-        with torch.no_grad():
-            reference_out = ours()
-        bench_flex_selected(b, q, k, v, idx, scale, flops, reference_out, with_backward)
 
 
 def bench_flex_selected(b: Bench, q, k, v, idx, scale, flops, reference_out, with_backward):
@@ -311,6 +321,10 @@ def main(argv=None):
     parser.add_argument("--forward-only", action="store_true", help="skip forward+backward rows")
     parser.add_argument("--seqlens", type=int, nargs="+", help="override the preset's T values")
     parser.add_argument("--groups", type=int, nargs="+", help="override the preset's G values")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="rows to run (default all): selected (fsa_ops and fla), flex "
+                             "(FlexAttention's selected rows, minutes of compiling at 64K), range "
+                             "(window and compressed), nsa (select_blocks and the layer), sdpa")
     parser.add_argument("--append", action="store_true",
                         help="merge into the folder's latest.json (rows of the same system, op, "
                              "mode, direction, T and G are replaced): a preset run in parts")
@@ -342,10 +356,15 @@ def main(argv=None):
     for i, (seqlen, group) in enumerate(shapes):
         progress(i, len(shapes), f"T={seqlen} G={group}")
         with_backward = not args.forward_only
-        bench_selected(b, seqlen, group, with_backward)
-        bench_range_branches(b, seqlen, group, with_backward)
-        bench_nsa(b, seqlen, group, with_backward)
-        bench_sdpa(b, seqlen, group, with_backward)
+        parts = set(args.parts)
+        if parts & {"selected", "flex"}:
+            bench_selected(b, seqlen, group, with_backward, "selected" in parts, "flex" in parts)
+        if "range" in parts:
+            bench_range_branches(b, seqlen, group, with_backward)
+        if "nsa" in parts:
+            bench_nsa(b, seqlen, group, with_backward)
+        if "sdpa" in parts:
+            bench_sdpa(b, seqlen, group, with_backward)
         if device.type == "cuda":
             torch.cuda.empty_cache()
         rows = write_results(out_dir, env, b.rows, previous)     # after every shape: a run

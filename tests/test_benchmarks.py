@@ -44,3 +44,17 @@ def test_host_overhead_probe_runs_every_mode(capsys):
     host_overhead(["--seqlens", "128", "--groups", "2"])
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("T=128 G=2")]
     assert [x.split()[2].rstrip(":") for x in lines] == ["eager", "compiled", "cudagraphs"]
+
+
+def test_parts_pick_the_rows(tmp_path):
+    """--parts runs only the named rows (a long shape measured in pieces, --append to merge)."""
+    run_benchmarks(["--preset", "smoke", "--groups", "2", "--parts", "selected", "sdpa",
+                    "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    assert {(r["system"], r["op"]) for r in rows} == {("fsa_ops", "selected_attention"),
+                                                      ("sdpa", "full_causal_attention")}
+    run_benchmarks(["--preset", "smoke", "--groups", "2", "--parts", "range", "--append",
+                    "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "latest.json").read_text())["rows"]
+    assert {r["op"] for r in rows} == {"selected_attention", "full_causal_attention",
+                                       "window_attention", "compressed_attention"}
