@@ -31,7 +31,7 @@ FORWARD = [
     dict(l2_hints=False),             # no L2 hints (default: partials evict-first, q rows evict-last)
     dict(max_registers=0),            # uncapped: 2 programs of 4 warps per SM (the cap: 3)
     dict(chunk_tokens=8192),          # smaller chunks: a chunk's q rows of one kv head fit L2
-    dict(chunk_tokens=4096),          # better (default: the backward's, 8K at G = 4 to 16)
+    dict(chunk_tokens=4096),          # better (default: forward_chunk_tokens)
     dict(merge_rows=32),              # (token, head) rows per merge program (default 16, 32 overlapped)
     dict(merge_rows=64),
     dict(workspace_bytes=ONE_CHUNK),
@@ -48,7 +48,7 @@ FORWARD = [
     # by default at G = 3, 4 with several chunks since session 18 (forward_overlaps_merge).
     dict(overlap_merge=False),                                   # the plain forward
     dict(overlap_merge=True, merge_rows=16),                     # two buffers of the default chunks
-    dict(overlap_merge=True, merge_rows=16, chunk_tokens=16384),  # the forward's chunks before session 28
+    dict(overlap_merge=True, merge_rows=16, chunk_tokens=16384),  # the plain forward's at G = 8, 16 before session 28
     dict(overlap_merge=True, merge_rows=16, chunk_tokens=4096),
     dict(overlap_merge=True),                                    # 32-row merge programs
     dict(overlap_merge=True, merge_rows=64),

@@ -789,9 +789,9 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     once in the merge), `always_mask` (every tile takes the visibility mask, not only those
     that see part of their block), `l2_hints` (default on: the partial outputs' stores and the
     merge's loads of them marked evict-first in L2, the gathered q rows evict-last, so a chunk's
-    q rows of one kv head, 16 MB at G = 4, stay in L2 while the 1 GiB of partials streams
-    through it); `chunk_tokens` (default: forward_chunk_tokens, the backward's chunks, or
-    what `workspace_bytes` of partials hold); `overlap_merge` (two partial buffers: one launch
+    q rows of one kv head, at most Q_ROWS_BYTES by default, stay in L2 while the partials
+    stream through it); `chunk_tokens` (default: forward_chunk_tokens, or what
+    `workspace_bytes` of partials hold); `overlap_merge` (two partial buffers: one launch
     computes a chunk's partials and merges the chunk before it, _partials_and_merge; chunks
     from `workspace_bytes` are halved, so the workspace stays the same; None:
     forward_overlaps_merge).
@@ -1250,8 +1250,8 @@ def selected_attention_backward(do, q, k, v, indices, o, lse, cu_seqlens_q, cu_s
     float32 from the forward -> (dq, dk, dv). All tensors contiguous. `dq_accumulate` (like
     q): a gradient of q from elsewhere, added into the returned dq. `chunk_entries` (a
     multiple of the tile's tokens) bounds the (token, slot) entries one program walks;
-    `chunk_tokens` / `workspace_bytes` (default: backward_chunk_tokens, the forward's default
-    chunks too); `num_stages` (0: backward_stages, or
+    `chunk_tokens` / `workspace_bytes` (default: backward_chunk_tokens, also the forward's
+    chunks where their q rows fit Q_ROWS_BYTES); `num_stages` (0: backward_stages, or
     1 with deterministic=False); `max_registers` (common.register_cap) defaults to no cap:
     the piece kernel's two float32 dK/dV accumulators alone take 128 registers a thread, and
     a cap of 168 spills ~0.9 KB; `reduce_tokens` (tokens per dQ-reduction program, a power
