@@ -67,7 +67,7 @@ def main():
         q = torch.empty(1, args.seqlen, KV_HEADS * args.group, HEAD_DIM, dtype=torch.bfloat16,
                         device="meta")
         k = torch.empty(1, args.seqlen, KV_HEADS, HEAD_DIM, dtype=torch.bfloat16, device="meta")
-        tokens = forward_chunk_tokens(q, NUM_SELECTED, group=args.group)
+        tokens = forward_chunk_tokens(q, k, NUM_SELECTED)
         if not args.knobs and forward_overlaps_merge(q, k, NUM_SELECTED):
             chunks = -(-args.seqlen // tokens)
             launches = (f"{chunks} token chunks per forward, merge overlapped: _selected_partials, "

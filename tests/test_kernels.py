@@ -812,16 +812,16 @@ def test_token_chunk_sizes(seqlen, heads, head_dim, dtype):
     # The forward takes the backward's chunks, or where the call is cut anyway, chunks whose q
     # rows of one kv head fit Q_ROWS_BYTES (G = 16 at 64K: 2K tokens); an explicit workspace
     # holds both of the overlapped forward's buffers.
-    group = heads // min(4, heads)
-    forward = S.forward_chunk_tokens(q, 16, group=group)
+    k = torch.empty(1, seqlen, min(4, heads), head_dim, dtype=dtype, device="meta")
+    group = heads // k.shape[2]
+    forward = S.forward_chunk_tokens(q, k, 16)
     fit = max(64, S.Q_ROWS_BYTES // (group * head_dim * q.element_size()) // 64 * 64)
     assert forward == (backward if backward >= seqlen else min(backward, fit))
     if (seqlen, heads, dtype) == (65536, 64, torch.bfloat16):
         assert (backward, forward) == (8192, 2048)
-    assert S.forward_chunk_tokens(q, 16, 256 << 20) == small
-    assert S.forward_chunk_tokens(q, 16, 256 << 20, overlap=True) == S.chunk_tokens_for(
+    assert S.forward_chunk_tokens(q, k, 16, 256 << 20) == small
+    assert S.forward_chunk_tokens(q, k, 16, 256 << 20, overlap=True) == S.chunk_tokens_for(
         q, 16, workspace_bytes=128 << 20)
     # The merge overlaps the partials where measured faster: G = 3, 4 over several chunks
     # (here: 64K tokens at G = 4, 16 heads on 4 kv heads).
-    k = torch.empty(1, seqlen, min(4, heads), head_dim, dtype=dtype, device="meta")
     assert S.forward_overlaps_merge(q, k, 16) == (heads == 16)

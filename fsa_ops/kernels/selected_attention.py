@@ -134,9 +134,10 @@ def backward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: i
     return chunk_tokens_for(q, num_selected, 0, BACKWARD_WORKSPACE_BYTES, BACKWARD_MAX_CHUNKS)
 
 
-def forward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: int = 0,
-                         overlap: bool = False, group: int = 1) -> int:
-    """Tokens per chunk of the forward. With `workspace_bytes`: what it holds (half of it with
+def forward_chunk_tokens(q: torch.Tensor, k: torch.Tensor, num_selected: int,
+                         workspace_bytes: int = 0, overlap: bool = False) -> int:
+    """q [B, Tq, Hq, D], k [B, Tk, Hkv, D] -> tokens per chunk of the forward. With
+    `workspace_bytes`: what it holds (half of it with
     `overlap`, whose two partial buffers must fit it together). By default the backward's
     (backward_chunk_tokens), so that one block index can serve both, except that a call cut
     in chunks anyway takes chunks whose q rows of one kv head (C * G * D elements) fit in
@@ -152,6 +153,7 @@ def forward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: in
     tokens = backward_chunk_tokens(q, num_selected)
     if tokens >= q.shape[1]:
         return tokens
+    group = q.shape[2] // k.shape[2]
     fit = Q_ROWS_BYTES // (group * q.shape[3] * q.element_size()) // 64 * 64
     return max(64, min(tokens, fit))
 
@@ -807,8 +809,7 @@ def selected_attention_forward(q, k, v, indices, cu_seqlens_q, cu_seqlens_k,
     if overlap_merge is None:
         overlap_merge = forward_overlaps_merge(q, k, n)
     merge_rows = merge_rows or (32 if overlap_merge else 16)
-    chunk_tokens = chunk_tokens or forward_chunk_tokens(q, n, workspace_bytes, overlap_merge,
-                                                        num_heads // num_kv_heads)
+    chunk_tokens = chunk_tokens or forward_chunk_tokens(q, k, n, workspace_bytes, overlap_merge)
     group, sizes, block_n, (row_seq, cu_q, cu_k), index = _launch_setup(
         q, k, indices, cu_seqlens_q, cu_seqlens_k, select_block_size, rows, chunk_tokens)
     piece_entries = sizes.block_t * max(1, piece_tiles)
