@@ -25,6 +25,21 @@ the NSA layer's memory peak, so its chunks hold about BACKWARD_WORKSPACE_BYTES o
 (backward_chunk_tokens). The forward takes the same chunks, or smaller ones where a chunk's
 q rows would not stay in L2 (forward_chunk_tokens): smaller chunks cost it little.
 
+Why the backward builds its block index again instead of taking the forward's (issue 4 asked
+for reuse "if it pays"; it does not). One build (`_index_entries`, a radix sort of the keys,
+`_index_finish`) takes about 0.4 ms at 64K tokens, D = 128: `_index_entries` 0.17 and the sort
+0.17 ms a build in the NSA layer's 30.9 ms of fwd+bwd kernels at G = 4 (H200, session 28).
+Reuse would save 1.3% of that step; ~10% of the selected branch's fwd+bwd alone at G = 1 (4.16
+ms, H100, session 27), a target already met; nothing at G >= 8, where the fwd+bwd target is
+missed: there the forward's chunks are smaller than the backward's (L2), so one index cannot
+serve both (at G = 16 the backward in the forward's 2K chunks would take 32 chunks, not 8, and
+every extra chunk costs it 0.2-0.6 ms of dK/dV sums: MAX_CHUNKS' note). The price: the op
+contract takes index tensors as an input (or returns them), and every kernel that reads them
+must then stay in bounds on tensors it did not build (clamps in `_piece`, `_rows_of`,
+`_block_keys`, `_piece_slot` and `_selected_bwd_dkdv`), or trust an input a caller can break.
+The work list is not shared either way: the backward cuts pieces of ~1024 entries, the forward
+of 8 tiles.
+
 Backward, same order and no atomics (bitwise reproducible), once per token chunk:
 4. `_selected_bwd_chunks`: one program per piece (a block picked by many tokens, the forced
    initial block above all, is split so no program walks all its tokens) loads K/V once,
@@ -139,7 +154,7 @@ def forward_chunk_tokens(q: torch.Tensor, k: torch.Tensor, num_selected: int,
     """q [B, Tq, Hq, D], k [B, Tk, Hkv, D] -> tokens per chunk of the forward. With
     `workspace_bytes`: what it holds (half of it with
     `overlap`, whose two partial buffers must fit it together). By default the backward's
-    (backward_chunk_tokens), so that one block index can serve both, except that a call cut
+    (backward_chunk_tokens), except that a call cut
     in chunks anyway takes chunks whose q rows of one kv head (C * G * D elements) fit in
     Q_ROWS_BYTES: its programs gather those rows from L2 (G = 8, 16 at 64K: 4K and 2K tokens
     instead of 8K). 64K tokens, bf16, D = 128, H100 (session 28), forward ms and workspace
