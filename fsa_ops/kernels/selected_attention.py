@@ -152,9 +152,8 @@ def backward_chunk_tokens(q: torch.Tensor, num_selected: int, workspace_bytes: i
 def forward_chunk_tokens(q: torch.Tensor, k: torch.Tensor, num_selected: int,
                          workspace_bytes: int = 0, overlap: bool = False) -> int:
     """q [B, Tq, Hq, D], k [B, Tk, Hkv, D] -> tokens per chunk of the forward. With
-    `workspace_bytes`: what it holds (half of it with
-    `overlap`, whose two partial buffers must fit it together). By default the backward's
-    (backward_chunk_tokens), except that a call cut
+    `workspace_bytes`: what it holds (half of it with `overlap`, whose two partial buffers must
+    fit it together). By default the backward's (backward_chunk_tokens), except that a call cut
     in chunks anyway takes chunks whose q rows of one kv head (C * G * D elements) fit in
     Q_ROWS_BYTES: its programs gather those rows from L2 (G = 8, 16 at 64K: 4K and 2K tokens
     instead of 8K). 64K tokens, bf16, D = 128, H100 (session 28), forward ms and workspace
